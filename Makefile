@@ -1,0 +1,38 @@
+# The two commands that matter (see README):
+#   make demo   set everything up on a fresh machine and cloak the bundled example photo
+#   make test   run the whole test suite (lint, Python tests, JavaScript tests, browser tests)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Tests read real weights from a project-local folder so they never touch the user's cache.
+TEST_MODELS := $(CURDIR)/.models
+
+.PHONY: setup models test test-fast lint demo extension clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+models: setup
+	CLOAKER_MODELS_DIR=$(TEST_MODELS) $(BIN)/cloaker models fetch
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup models lint
+	$(BIN)/pytest
+
+test-fast: setup models
+	$(BIN)/pytest -m "not slow and not browser"
+
+demo: setup
+	$(BIN)/cloaker models fetch
+	$(BIN)/cloaker cloak examples/astronaut.jpg -o out
+	$(BIN)/cloaker verify examples/astronaut.jpg out/astronaut.cloaked.jpg
+
+clean:
+	rm -rf out build dist artifacts .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from cloaker.cli import main
+
+sys.exit(main())

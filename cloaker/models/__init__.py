@@ -1,0 +1,1 @@
+"""Model artifacts (registry + manager) and the face-recognition extractors built on them."""

@@ -1,0 +1,60 @@
+"""The interface every face-recognition extractor exposes.
+
+An extractor takes aligned face crops and returns L2-normalised embeddings. Alignment is
+by a similarity transform from the detector's 5 landmarks (left eye, right eye, nose,
+left mouth corner, right mouth corner, in image coordinates; "left" = image left) to the
+extractor's ``template`` in crop pixel coordinates.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+class Extractor(nn.Module):
+    """Base class. Subclasses set the class attributes and implement ``_forward``.
+
+    - ``name``: registry name of the model.
+    - ``size``: side of the square crop in pixels.
+    - ``template``: (5, 2) landmark positions in crop pixels (x, y).
+    - ``threshold``: two faces match iff the L2 distance between their *normalised*
+      embeddings is below it (published value where one exists, else calibrated; the
+      subclass docstring says which).
+    - ``differentiable``: False for reference-only models that cannot join the optimization.
+    """
+
+    name: ClassVar[str]
+    size: ClassVar[int]
+    template: ClassVar[tuple[tuple[float, float], ...]]
+    threshold: ClassVar[float]
+    differentiable: ClassVar[bool] = True
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw embeddings for crops ``x`` (B, 3, size, size), RGB in [0, 1]."""
+        raise NotImplementedError
+
+    def embed(self, crops: torch.Tensor) -> torch.Tensor:
+        """(B, 3, size, size) RGB in [0, 1] -> (B, D) L2-normalised embeddings."""
+        if crops.ndim != 4 or crops.shape[1] != 3:
+            raise ValueError(f"expected (B, 3, H, W) crops, got {tuple(crops.shape)}")
+        raw = self._forward(crops)
+        return torch.nn.functional.normalize(raw, dim=1)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.embed(crops)
+
+    @classmethod
+    def template_tensor(cls) -> torch.Tensor:
+        return torch.tensor(cls.template, dtype=torch.float32)
+
+    @classmethod
+    def distance(cls, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """L2 distance between normalised embeddings (B, D) x (B, D) -> (B,)."""
+        return (a - b).norm(dim=-1)
+
+    @classmethod
+    def matches(cls, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return cls.distance(a, b) < cls.threshold

