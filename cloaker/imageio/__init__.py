@@ -1,0 +1,29 @@
+"""Image in / image out for the cloaking engine.
+
+``decode(bytes) -> DecodedImage`` gives the engine upright 8-bit RGB pixels (plus alpha)
+and remembers what the file was; ``encode(img, rgb) -> bytes`` writes the changed pixels
+back in the same format, with the ICC profile and alpha kept and every other piece of
+metadata (EXIF, GPS, XMP, IPTC, comments) left out. A photo with no face is written with
+``encode(img, img.rgb)``.
+"""
+
+from __future__ import annotations
+
+from .decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode
+from .encode import encode, encode_image
+from .formats import extension_for_format, heif_available, mime_for_format, sniff_format
+from .types import DecodedImage, EncodedImage
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_PIXELS",
+    "DecodedImage",
+    "EncodedImage",
+    "decode",
+    "encode",
+    "encode_image",
+    "extension_for_format",
+    "heif_available",
+    "mime_for_format",
+    "sniff_format",
+]
