@@ -16,7 +16,13 @@ from cloaker import __version__
 
 # Modules whose import must stay light (no torch at top level) so `cloaker --help` is fast.
 SUBCOMMAND_MODULES = [
+    "cloaker.cli.cloak_cmd",
+    "cloaker.cli.verify_cmd",
+    "cloaker.cli.eval_cmd",
+    "cloaker.cli.bench_cmd",
     "cloaker.cli.models_cmd",
+    "cloaker.cli.daemon_cmd",
+    "installer.cli",
 ]
 
 EXIT_OK = 0
