@@ -52,8 +52,9 @@ def _invert(m: np.ndarray) -> np.ndarray:
 def _theta(m_img_to_crop: np.ndarray, img_hw: tuple[int, int], size: int) -> np.ndarray:
     """``affine_grid`` theta (2, 3): crop normalised coords -> image normalised coords."""
     h, w = img_hw
-    crop_from_norm = np.array([[size / 2, 0, (size - 1) / 2], [0, size / 2, (size - 1) / 2],
-                               [0, 0, 1.0]])
+    crop_from_norm = np.array(
+        [[size / 2, 0, (size - 1) / 2], [0, size / 2, (size - 1) / 2], [0, 0, 1.0]]
+    )
     norm_from_img = np.array([[2 / w, 0, 1 / w - 1], [0, 2 / h, 1 / h - 1], [0, 0, 1.0]])
     img_from_crop = np.vstack([_invert(m_img_to_crop), [0, 0, 1.0]])
     return (norm_from_img @ img_from_crop @ crop_from_norm)[:2]
@@ -85,8 +86,9 @@ def warp(image: torch.Tensor, matrices: np.ndarray, size: int) -> torch.Tensor:
             # Downscale so the face is about 1.5x the crop resolution, then sample.
             f = min(1.0, scale * 1.5)
             nh, nw = max(1, round(h * f)), max(1, round(w * f))
-            src = F.interpolate(image, size=(nh, nw), mode="bilinear", antialias=True,
-                                align_corners=False)
+            src = F.interpolate(
+                image, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False
+            )
             # Pixel centres map as x' = (x + 0.5) * nw / w - 0.5.
             fx, fy = nw / w, nh / h
             pre = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1.0]])
@@ -94,8 +96,9 @@ def warp(image: torch.Tensor, matrices: np.ndarray, size: int) -> torch.Tensor:
             hw = (nh, nw)
         theta = torch.tensor(_theta(mm, hw, size), dtype=image.dtype, device=image.device)
         grid = F.affine_grid(theta[None], [1, 3, size, size], align_corners=False)
-        crops.append(F.grid_sample(src, grid, mode="bilinear", padding_mode="border",
-                                   align_corners=False))
+        crops.append(
+            F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        )
     if not crops:
         return image.new_zeros((0, 3, size, size))
     return torch.cat(crops)

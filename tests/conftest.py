@@ -14,6 +14,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_home(tmp_path_factory: pytest.TempPathFactory):
+    """Session-wide isolation too, so module- and session-scoped fixtures (a warm engine,
+    a daemon) never see the user's real directories."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLOAKER_HOME", str(tmp_path_factory.mktemp("cloaker_session_home")))
+        mp.setenv("CLOAKER_MODELS_DIR", str(_models_dir()))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     home = tmp_path_factory.mktemp("cloaker_home")

@@ -1,0 +1,134 @@
+"""Cloak the faces of one decoded photo: detect, plan the region, optimize, merge.
+
+The merge upsamples the working-resolution perturbation to native resolution, adds it,
+rounds to 8 bits, and then enforces the mode's budget exactly where it is defined: DSSIM on
+each face box at native resolution (luminance). If the rounded result is over budget, the
+whole perturbation is scaled down (bisection) until every face is within it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cloaker.align import to_tensor
+from cloaker.cloak.fawkes import fawkes_cloak
+from cloaker.cloak.modes import Mode, get_mode
+from cloaker.cloak.optimizer import OptimizeReport, face_dssim, optimize
+from cloaker.cloak.region import Region, plan_region
+from cloaker.detect import Face
+from cloaker.models.base import Extractor
+
+StepFn = Callable[[int, int], None]
+
+
+@dataclass
+class CloakInfo:
+    """What happened to one photo: faces cloaked, steps run, per-face DSSIM at native
+    resolution, L-infinity of the change (0-255 units) and the scale applied to meet the
+    budget (1.0 = none)."""
+
+    faces: int
+    mode: str
+    steps: int = 0
+    early_stop: bool = False
+    dssim: list[float] = field(default_factory=list)
+    linf: int = 0
+    budget_scale: float = 1.0
+    report: OptimizeReport | None = None
+
+
+def _apply(roi: torch.Tensor, delta: torch.Tensor, s: float) -> torch.Tensor:
+    return torch.round((roi + s * delta).clamp(0, 1) * 255) / 255
+
+
+def merge(
+    rgb: np.ndarray,
+    region: Region,
+    delta_work: torch.Tensor,
+    mode: Mode,
+) -> tuple[np.ndarray, list[float], float]:
+    """Add the upsampled perturbation to ``rgb`` (H, W, 3) uint8 within ``region``; scale it
+    down until every face box is within ``mode.dssim``. Returns (uint8 image, per-face
+    DSSIM, scale used)."""
+    roi_np = rgb[region.y0 : region.y1, region.x0 : region.x1]
+    roi = to_tensor(roi_np)
+    delta = F.interpolate(
+        delta_work.cpu(), size=region.native_hw, mode="bilinear", align_corners=False
+    ).clamp(-mode.linf, mode.linf)
+    s = 1.0
+    with torch.no_grad():
+        out = _apply(roi, delta, s)
+        ds = face_dssim(roi, out, region.boxes)
+        if bool((ds > mode.dssim).any()):
+            lo, hi = 0.0, 1.0
+            for _ in range(7):
+                mid = (lo + hi) / 2
+                if bool(
+                    (face_dssim(roi, _apply(roi, delta, mid), region.boxes) > mode.dssim).any()
+                ):
+                    hi = mid
+                else:
+                    lo = mid
+            s = lo
+            out = _apply(roi, delta, s)
+            ds = face_dssim(roi, out, region.boxes)
+    result = rgb.copy()
+    patch = (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    result[region.y0 : region.y1, region.x0 : region.x1] = patch
+    return result, [float(v) for v in ds], s
+
+
+def cloak_faces(
+    rgb: np.ndarray,
+    faces: list[Face],
+    extractors: Mapping[str, Extractor],
+    mode_name: str,
+    *,
+    device: torch.device,
+    seed: int = 0,
+    on_step: StepFn | None = None,
+    cancel: threading.Event | None = None,
+    gray: bool = False,
+) -> tuple[np.ndarray, CloakInfo]:
+    """Cloak ``faces`` in ``rgb`` (H, W, 3) uint8 with the ensemble ``extractors``.
+    ``gray``: one perturbation shared by the three channels (grayscale photos)."""
+    if not faces:
+        return rgb, CloakInfo(faces=0, mode=mode_name)
+    boxes = np.stack([f.box for f in faces])
+    if mode_name == "fawkes":
+        out = fawkes_cloak(rgb, boxes, extractors, seed=seed, on_step=on_step, cancel=cancel)
+        diff = np.abs(out.astype(int) - rgb.astype(int))
+        return out, CloakInfo(faces=len(faces), mode="fawkes", steps=75, linf=int(diff.max()))
+    mode = get_mode(mode_name)
+    landmarks = np.stack([f.landmarks for f in faces])
+    crops = {n: (e.size, np.asarray(e.template, np.float64)) for n, e in extractors.items()}
+    region = plan_region(rgb.shape[:2], landmarks, boxes, crops)
+    roi = to_tensor(rgb[region.y0 : region.y1, region.x0 : region.x1])
+    base = (
+        F.interpolate(
+            roi, size=region.work_hw, mode="bilinear", antialias=True, align_corners=False
+        )
+        .clamp(0, 1)
+        .to(device)
+    )
+    delta, report = optimize(
+        base, region, extractors, mode, seed=seed, on_step=on_step, cancel=cancel, gray=gray
+    )
+    out, ds, s = merge(rgb, region, delta, mode)
+    linf = int(np.abs(out.astype(int) - rgb.astype(int)).max())
+    return out, CloakInfo(
+        faces=len(faces),
+        mode=mode_name,
+        steps=report.steps,
+        early_stop=report.early_stop,
+        dssim=ds,
+        linf=linf,
+        budget_scale=s,
+        report=report,
+    )

@@ -1,0 +1,93 @@
+"""Where the cloak lives: one region of interest (ROI) around all faces, optimized at a
+working resolution that gives each face about twice its largest extractor crop's detail.
+
+The perturbation is a smooth field over the ROI at working resolution, upsampled
+bilinearly to native resolution at the end: no 112-px crop is ever blown up into blocks,
+and on a 12 MP photo the optimization still touches only a few hundred thousand pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cloaker.align import crop_matrices, transform_scale
+
+# Working resolution: face detail relative to the largest crop, and a cap on ROI pixels.
+DETAIL = 2.0
+MAX_WORK_PIXELS = 1_500_000
+PAD = 8
+
+
+@dataclass(frozen=True)
+class Region:
+    """ROI geometry.
+
+    ``x0, y0, x1, y1``: ROI in native pixels (x1, y1 exclusive). ``scale``: working pixels
+    per native pixel (<= 1). ``work_hw``: working-resolution size. ``matrices``: per
+    extractor name, (F, 2, 3) working-ROI-to-crop transforms. ``boxes``: (F, 4) int face
+    boxes in native ROI coordinates (for the visibility budget).
+    """
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    scale: float
+    work_hw: tuple[int, int]
+    matrices: dict[str, np.ndarray]
+    boxes: np.ndarray
+
+    @property
+    def native_hw(self) -> tuple[int, int]:
+        return self.y1 - self.y0, self.x1 - self.x0
+
+
+def _crop_corners_in_image(m: np.ndarray, size: int) -> np.ndarray:
+    inv = np.linalg.inv(np.vstack([m, [0, 0, 1.0]]))[:2]
+    c = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]])
+    return c @ inv[:, :2].T + inv[:, 2]
+
+
+def plan_region(
+    image_hw: tuple[int, int],
+    landmarks: np.ndarray,
+    boxes: np.ndarray,
+    crops: dict[str, tuple[int, np.ndarray]],
+) -> Region:
+    """Plan the ROI for faces with ``landmarks`` (F, 5, 2) and ``boxes`` (F, 4) in a native
+    image of ``image_hw``; ``crops`` maps extractor name -> (crop size, (5, 2) template)."""
+    h, w = image_hw
+    native = {name: crop_matrices(landmarks, tmpl) for name, (_, tmpl) in crops.items()}
+    pts = [np.asarray(boxes, np.float64).reshape(-1, 2)]
+    scale = 0.0
+    for name, mats in native.items():
+        size = crops[name][0]
+        for m in mats:
+            pts.append(_crop_corners_in_image(m, size))
+            scale = max(scale, DETAIL * transform_scale(m))
+    allp = np.concatenate(pts)
+    x0 = int(max(0, np.floor(allp[:, 0].min()) - PAD))
+    y0 = int(max(0, np.floor(allp[:, 1].min()) - PAD))
+    x1 = int(min(w, np.ceil(allp[:, 0].max()) + PAD + 1))
+    y1 = int(min(h, np.ceil(allp[:, 1].max()) + PAD + 1))
+    area = (x1 - x0) * (y1 - y0)
+    scale = float(min(1.0, scale, np.sqrt(MAX_WORK_PIXELS / max(area, 1))))
+    wh = max(16, round((y1 - y0) * scale))
+    ww = max(16, round((x1 - x0) * scale))
+    fx, fy = ww / (x1 - x0), wh / (y1 - y0)
+    # native image -> working ROI: x_w = (x - x0 + 0.5) * fx - 0.5
+    to_work = np.array([[fx, 0, (0.5 - x0) * fx - 0.5], [0, fy, (0.5 - y0) * fy - 0.5], [0, 0, 1]])
+    from_work = np.linalg.inv(to_work)
+    work = {
+        name: np.stack([(np.vstack([m, [0, 0, 1.0]]) @ from_work)[:2] for m in mats])
+        for name, mats in native.items()
+    }
+    b = np.asarray(boxes, np.float64).copy()
+    b[:, [0, 2]] -= x0
+    b[:, [1, 3]] -= y0
+    b = np.round(b).astype(int)
+    b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, x1 - x0)
+    b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, y1 - y0)
+    return Region(x0, y0, x1, y1, scale, (wh, ww), work, b)

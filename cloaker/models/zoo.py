@@ -1,0 +1,40 @@
+"""Load extractors by registry name. One place that knows which loader builds which model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from cloaker.models.base import Extractor
+
+ENSEMBLE = ("facenet_keras", "dlib_resnet")
+HELD_OUT = ("mobilefacenet",)
+
+
+def _loaders() -> dict[str, Callable[..., Extractor]]:
+    # Imported lazily: each module pulls in torch and its own file readers.
+    from cloaker.models.dlib_resnet import load_dlib_resnet
+    from cloaker.models.facenet import load_facenet
+    from cloaker.models.mobilefacenet import load_mobilefacenet
+
+    return {
+        "dlib_resnet": load_dlib_resnet,
+        "facenet_keras": load_facenet,
+        "mobilefacenet": load_mobilefacenet,
+    }
+
+
+def load_extractor(name: str, device: torch.device | str | None = None) -> Extractor:
+    """Build the extractor ``name`` on ``device`` in eval mode, gradients off for weights.
+
+    Raises ``cloaker.errors.ModelError`` when the weights are missing or corrupt and
+    ``ValueError`` for an unknown name."""
+    loaders = _loaders()
+    if name not in loaders:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(loaders))}")
+    model = loaders[name](device=device)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model

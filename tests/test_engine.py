@@ -1,0 +1,111 @@
+"""The engine on real photos with real weights: budget, range, distance, formats, no-face,
+group photos, seeds. One warm engine for the module; "low" mode keeps it fast."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cloaker.align import crop_matrices, to_tensor, warp
+from cloaker.cloak.modes import MODES
+from cloaker.engine import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+ASTRONAUT = ROOT / "examples" / "astronaut.jpg"
+
+
+@pytest.fixture(scope="module")
+def engine(models_dir: Path) -> Engine:
+    eng = Engine(device="cpu")
+    eng.warm()
+    return eng
+
+
+def _rgb(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def _distances(engine: Engine, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    faces = engine.detect(a)
+    lm = faces[0].landmarks[None]
+    out = {}
+    for name, ext in engine.extractors.items():
+        m = crop_matrices(lm, np.asarray(ext.template))
+        with torch.no_grad():
+            ea = ext.embed(warp(to_tensor(a), m, ext.size))
+            eb = ext.embed(warp(to_tensor(b), m, ext.size))
+        out[name] = float((ea - eb).norm())
+    return out
+
+
+def test_cloak_respects_budget_and_moves_every_model(engine: Engine) -> None:
+    rgb = _rgb(ASTRONAUT)
+    out, info = engine.cloak_array(rgb, "low", seed=1)
+    mode = MODES["low"]
+    assert out.dtype == np.uint8 and out.shape == rgb.shape
+    assert info.faces == 1 and info.steps >= 1
+    # L-inf cap holds on every pixel (rounding to 8 bits may add at most one level).
+    assert info.linf <= round(mode.linf * 255) + 1
+    assert int(np.abs(out.astype(int) - rgb.astype(int)).max()) == info.linf
+    assert all(d <= mode.dssim + 1e-6 for d in info.dssim)
+    moved = _distances(engine, rgb, out)
+    for name, ext in engine.extractors.items():
+        # Far past noise level: a clean re-crop moves embeddings by < 0.05.
+        assert moved[name] > 0.3 * ext.threshold, (name, moved)
+
+
+def test_seed_makes_runs_reproducible(engine: Engine) -> None:
+    rgb = _rgb(ASTRONAUT)[96:352, 96:352].copy()
+    a, _ = engine.cloak_array(rgb, "low", seed=7)
+    b, _ = engine.cloak_array(rgb, "low", seed=7)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_no_face_photo_is_unchanged_in_pixels(engine: Engine) -> None:
+    noise = np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, "PNG")
+    res = engine.cloak_bytes(buf.getvalue(), "mid")
+    assert res.status == "no_face" and res.faces == 0 and res.mime == "image/png"
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(res.data))), noise)
+
+
+def test_cloak_bytes_keeps_format_and_size(engine: Engine) -> None:
+    data = ASTRONAUT.read_bytes()
+    before = bytes(data)
+    stages: list[str] = []
+    res = engine.cloak_bytes(data, "low", progress=lambda f, s: stages.append(s))
+    assert data == before  # the input buffer is never modified
+    assert res.status == "cloaked" and res.faces == 1 and res.mime == "image/jpeg"
+    img = Image.open(io.BytesIO(res.data))
+    assert img.format == "JPEG" and img.size == (512, 512)
+    assert stages[0] == "decode" and stages[-1] == "done" and "optimize" in stages
+    assert len(res.data) <= 1.5 * len(data)
+
+
+def test_group_photo_cloaks_every_face(engine: Engine, faces_dir: Path) -> None:
+    rgb = _rgb(faces_dir / "groups" / "05_obama_and_biden.jpg")
+    n = len(engine.detect(rgb))
+    assert n >= 2
+    out, info = engine.cloak_array(rgb, "low", seed=0)
+    assert info.faces == n and len(info.dssim) == n
+    for f in engine.detect(rgb):
+        x0, y0, x1, y1 = (int(v) for v in f.box)
+        assert np.abs(out[y0:y1, x0:x1].astype(int) - rgb[y0:y1, x0:x1].astype(int)).max() > 0
+
+
+def test_fawkes_preset_runs_and_clips(engine: Engine) -> None:
+    rgb = _rgb(ASTRONAUT)[96:352, 96:352].copy()
+    _out, info = engine.cloak_array(rgb, "fawkes", seed=0)
+    assert info.mode == "fawkes" and info.faces == 1
+    assert 0 < info.linf <= 16
+
+
+def test_unknown_mode_is_a_clear_error(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="unknown mode"):
+        engine.cloak_array(_rgb(ASTRONAUT), "extreme")
