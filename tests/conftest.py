@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import cloaker  # noqa: F401  (sets OMP_WAIT_POLICY before any test module imports torch)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
