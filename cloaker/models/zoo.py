@@ -17,11 +17,13 @@ def _loaders() -> dict[str, Callable[..., Extractor]]:
     from cloaker.models.dlib_resnet import load_dlib_resnet
     from cloaker.models.facenet import load_facenet
     from cloaker.models.mobilefacenet import load_mobilefacenet
+    from cloaker.models.sface import load_sface
 
     return {
         "dlib_resnet": load_dlib_resnet,
         "facenet_keras": load_facenet,
         "mobilefacenet": load_mobilefacenet,
+        "sface": load_sface,
     }
 
 
