@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Tests read real weights from a project-local folder so they never touch the user's cache.
 TEST_MODELS := $(CURDIR)/.models
 
-.PHONY: setup models test test-fast lint demo extension clean
+.PHONY: setup models test test-fast test-js lint demo extension clean
 
 setup: $(VENV)/.installed
 
@@ -23,11 +23,24 @@ models: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup models lint
+# playwright-core (drives Debian's chromium in the browser tests; no browser download).
+NODE_DEPS := node_modules/.package-lock.json
+$(NODE_DEPS): package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# The extension's unit tests (node's test runner; no dependencies).
+test-js:
+	node --test extension/tests/
+
+test: setup models lint test-js $(NODE_DEPS)
 	$(BIN)/pytest
 
-test-fast: setup models
+test-fast: setup models test-js
 	$(BIN)/pytest -m "not slow and not browser"
+
+# Loadable folders and packed archives for Chrome and Firefox, in build/extension/.
+extension:
+	node extension/build.mjs
 
 demo: setup
 	$(BIN)/cloaker models fetch
