@@ -1,0 +1,281 @@
+"""The evaluation loop: cloak real photos of known people and measure, with every model,
+whether the cloaked face still verifies as its owner, and how visible the cloak is.
+
+Protocol (one probe photo, one mode):
+  1. Decode the photo (EXIF orientation applied), detect faces, keep the largest ("main").
+  2. Reference, per model: the renormalised mean clean embedding of the main faces of the
+     same identity's OTHER gallery photos (the probe itself is never its own reference).
+  3. Clean check, per site transform: the uncloaked photo, transformed, embedded at the
+     detected landmarks (scaled with the photo). It verifies iff its distance to the
+     reference is below the model's threshold. Only faces whose clean version verifies
+     under a transform count for that transform ("eligible"): a face the model cannot
+     recognise even uncloaked says nothing about the cloak.
+  4. Cloak the whole photo with ``engine.cloak_array`` (every face, as the product does),
+     transform, embed the main face at the same landmarks: protected iff it no longer
+     verifies. Protection = protected / eligible, per model and transform.
+  5. Visibility on the main face box at native resolution (luminance SSIM, DSSIM) and on
+     the whole photo (SSIM, PSNR); wall-clock and CPU seconds of ``cloak_array`` (detect +
+     optimize + merge).
+
+Models: the engine's ensemble (role "ensemble") and ``heldout`` (role "held-out", loaded
+here, never seen by the optimizer). Change both for leave-one-model-out runs:
+``Engine(ensemble=("facenet_keras", "mobilefacenet"))`` with ``heldout=("dlib_resnet",)``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from cloaker.cloak.pipeline import CloakInfo
+from cloaker.detect import Face
+from cloaker.errors import CloakerError
+from cloaker.evaluation import metrics
+from cloaker.evaluation.summary import Evaluation, Record
+from cloaker.evaluation.transforms import SITE_TRANSFORMS, SiteTransform, scale_points
+from cloaker.models.base import Extractor
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
+ProgressFn = Callable[[str], None]
+
+
+class CloakEngine(Protocol):
+    """What the harness needs of ``cloaker.engine.Engine`` (a fake may stand in for it)."""
+
+    ensemble_names: tuple[str, ...]
+
+    @property
+    def device(self) -> object: ...
+
+    @property
+    def extractors(self) -> dict[str, Extractor]: ...
+
+    def detect(self, rgb: np.ndarray) -> list[Face]: ...
+
+    def cloak_array(
+        self, rgb: np.ndarray, mode: str = ..., *, seed: int | None = None
+    ) -> tuple[np.ndarray, CloakInfo]: ...
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One photo of a known person: ``root/<identity>/<file>``."""
+
+    identity: str
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.identity}/{self.path.name}"
+
+
+def find_identities(root: Path) -> dict[str, list[Path]]:
+    """``root/<identity>/<photo>`` -> {identity: photo paths}, both in natural order
+    (2.jpg before 10.jpg). Hidden entries and non-image files are ignored."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such folder: {root}")
+    found: dict[str, list[Path]] = {}
+    for folder in sorted(root.iterdir(), key=lambda p: _natural(p.name)):
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        files = [
+            p
+            for p in folder.iterdir()
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        ]
+        if files:
+            found[folder.name] = sorted(files, key=lambda p: _natural(p.name))
+    return found
+
+
+def select_photos(
+    identities: Mapping[str, Sequence[Path]],
+    *,
+    limit_identities: int | None = None,
+    photos_per_identity: int | None = None,
+) -> tuple[list[Photo], list[Photo]]:
+    """Pick probes and gallery. Only identities with two photos or more qualify (a probe
+    needs another photo of its owner as reference). Returns (probes, gallery): the first
+    ``photos_per_identity`` photos of the first ``limit_identities`` identities are probes;
+    the gallery is every photo of those identities."""
+    probes: list[Photo] = []
+    gallery: list[Photo] = []
+    usable = [(name, paths) for name, paths in identities.items() if len(paths) >= 2]
+    for name, paths in usable[:limit_identities]:
+        photos = [Photo(name, Path(p)) for p in paths]
+        gallery += photos
+        probes += photos[:photos_per_identity]
+    return probes, gallery
+
+
+@dataclass
+class _Clean:
+    """A decoded photo's main face and its clean raw embeddings (per model)."""
+
+    rgb: np.ndarray | None
+    face: Face | None
+    faces: int
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    problem: str | None = None  # why the photo could not be used
+
+
+def evaluation_models(
+    engine: CloakEngine,
+    heldout: Iterable[str],
+) -> tuple[dict[str, Extractor], dict[str, str]]:
+    """Every model to measure with: the engine's ensemble plus ``heldout`` (loaded on the
+    engine's device). Returns ({name: extractor}, {name: "ensemble" | "held-out"})."""
+    from cloaker.models.zoo import load_extractor
+
+    models = dict(engine.extractors)
+    roles = dict.fromkeys(models, "ensemble")
+    for name in heldout:
+        if name in models:
+            raise ValueError(f"{name} cannot be both in the ensemble and held out")
+        models[name] = load_extractor(name, engine.device)
+        roles[name] = "held-out"
+    return models, roles
+
+
+def evaluate(
+    engine: CloakEngine,
+    photos: Sequence[Photo],
+    modes: Sequence[str],
+    *,
+    heldout: Iterable[str] = ("mobilefacenet",),
+    gallery: Sequence[Photo] | None = None,
+    transforms: Sequence[SiteTransform] = SITE_TRANSFORMS,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> Evaluation:
+    """Cloak every probe in ``photos`` with every mode and measure it (module docstring).
+
+    ``gallery``: clean photos the references are built from (default: ``photos``).
+    ``progress``: called with one line of text after each photo and mode.
+    Photos with no face, or whose owner has no other gallery photo with a face, are listed
+    in ``Evaluation.skipped`` with the reason."""
+    if not modes:
+        raise ValueError("no modes to evaluate")
+    say = progress or (lambda line: None)
+    models, roles = evaluation_models(engine, heldout)
+    gallery = list(photos) if gallery is None else list(gallery)
+    clean: dict[Photo, _Clean] = {}
+    for i, photo in enumerate(gallery, 1):
+        clean[photo] = _load_clean(engine, photo, models, keep_pixels=False)
+        say(f"reference photos: {i}/{len(gallery)} {photo.key}")
+
+    result = Evaluation(
+        models={n: (roles[n], float(m.threshold)) for n, m in models.items()},
+        transforms=[(t.name, t.label) for t in transforms],
+        modes=list(modes),
+        device=str(engine.device),
+        seed=seed,
+    )
+    total = len(photos) * len(modes)
+    done = 0
+    for photo in photos:
+        probe = _load_clean(engine, photo, models, keep_pixels=True)
+        others = [
+            clean[g]
+            for g in gallery
+            if g.identity == photo.identity and g != photo and clean[g].face is not None
+        ]
+        reason = (
+            probe.problem
+            if probe.face is None
+            else "no other photo of this identity with a face"
+            if not others
+            else None
+        )
+        if reason is not None:
+            result.skipped.append((photo.key, reason))
+            done += len(modes)
+            say(f"[{done}/{total}] {photo.key}: skipped ({reason})")
+            continue
+        assert probe.rgb is not None and probe.face is not None
+        refs = {
+            n: metrics.mean_embedding(np.stack([o.embeddings[n] for o in others])) for n in models
+        }
+        clean_d = _distances(probe.rgb, probe.face, models, refs, transforms)
+        for mode in modes:
+            t0, c0 = time.perf_counter(), time.process_time()
+            out, _info = engine.cloak_array(probe.rgb, mode, seed=seed)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            fs = metrics.face_ssim(probe.rgb, out, probe.face.box)
+            rec = Record(
+                identity=photo.identity,
+                photo=photo.key,
+                mode=mode,
+                faces=probe.faces,
+                references=len(others),
+                seconds=seconds,
+                cpu_seconds=cpu,
+                face_ssim=fs,
+                face_dssim=(1.0 - fs) / 2.0,
+                photo_ssim=metrics.ssim(probe.rgb, out),
+                photo_psnr=metrics.psnr(probe.rgb, out),
+                clean=clean_d,
+                cloaked=_distances(out, probe.face, models, refs, transforms),
+            )
+            result.records.append(rec)
+            done += 1
+            say(
+                f"[{done}/{total}] {mode} {photo.key}: {seconds:.1f} s ({cpu:.1f} s CPU), "
+                f"face SSIM {fs:.4f}, distance/threshold {_ratios(rec, models)}"
+            )
+    return result
+
+
+def _load_clean(
+    engine: CloakEngine, photo: Photo, models: Mapping[str, Extractor], *, keep_pixels: bool
+) -> _Clean:
+    from cloaker.imageio import decode
+
+    try:
+        rgb = decode(photo.path.read_bytes()).rgb
+    except CloakerError as exc:  # a bad file in the folder is reported, not fatal
+        return _Clean(None, None, 0, problem=f"cannot decode: {exc.message}")
+    faces = engine.detect(rgb)
+    if not faces:
+        return _Clean(rgb if keep_pixels else None, None, 0, problem="no face found")
+    face = max(faces, key=lambda f: f.size)
+    embs = {n: metrics.embed_faces(m, rgb, face.landmarks[None])[0] for n, m in models.items()}
+    return _Clean(rgb if keep_pixels else None, face, len(faces), embs)
+
+
+def _distances(
+    rgb: np.ndarray,
+    face: Face,
+    models: Mapping[str, Extractor],
+    refs: Mapping[str, np.ndarray],
+    transforms: Sequence[SiteTransform],
+) -> dict[str, dict[str, float]]:
+    """{model: {transform: L2 distance of the main face to the reference}}."""
+    out: dict[str, dict[str, float]] = {n: {} for n in models}
+    for t in transforms:
+        img = t.apply(rgb)
+        lm = scale_points(face.landmarks, rgb.shape[:2], img.shape[:2])
+        for name, model in models.items():
+            emb = metrics.embed_faces(model, img, lm[None])[0]
+            out[name][t.name] = metrics.compare(refs[name], emb, model.threshold).distance
+    return out
+
+
+def _ratios(rec: Record, models: Mapping[str, Extractor]) -> str:
+    """Cloaked raw distance over threshold per model: above 1.0x means no longer verified."""
+    return ", ".join(
+        f"{n} {rec.cloaked[n]['raw'] / m.threshold:.2f}x"
+        for n, m in models.items()
+        if "raw" in rec.cloaked[n]
+    )
+
+
+def _natural(name: str) -> list[object]:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
