@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from cloaker.align import crop_matrices, similarity_transform, to_tensor, transform_scale, warp
 

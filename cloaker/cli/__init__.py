@@ -32,7 +32,10 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cloaker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="cloaker",
+        description="Cloak the faces in your photos against face-recognition scraping.",
+    )
     parser.add_argument("--version", action="version", version=f"cloaker {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -8,7 +8,8 @@ Algorithm (per photo, all faces in one batch per model):
       for each model m: crops = EOT(warp(x', jittered alignment))
                         loss += mean_faces cos(embed_m(crops), e0_m)
       loss += lam * sum_faces relu(DSSIM_face(x, x') - budget)
-      Adam step on delta; project delta to [-linf, linf] and x' to [0, 1]
+      Adam step on delta; clip delta to [-linf, linf]; rescale it so every face box is
+      within the DSSIM budget (projection)
       lam doubles while any face is over budget and halves otherwise (as Fawkes adapts c)
       stop early once every face is past ``target * threshold`` in every model and within
       budget
@@ -23,12 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from cloaker.align import warp
 from cloaker.cloak.eot import jitter_matrices, random_transform
 from cloaker.cloak.modes import Mode
 from cloaker.cloak.region import Region
-from cloaker.cloak.ssim import luminance, ssim_map
+from cloaker.cloak.ssim import ssim_map
 from cloaker.errors import CancelledError
 from cloaker.models.base import Extractor
 
@@ -46,18 +48,49 @@ class OptimizeReport:
     dssim: list[float] = field(default_factory=list)
 
 
+BUDGET_SCALE = 112
+
+
 def face_dssim(base: torch.Tensor, x: torch.Tensor, boxes: np.ndarray) -> torch.Tensor:
-    """Luminance DSSIM of each face box: images (1, 3, h, w), ``boxes`` (F, 4) int in the
-    same pixel grid -> (F,). Boxes smaller than the 11-px window are grown to fit."""
+    """Colour DSSIM of each box seen at face scale: images (1, 3, h, w), ``boxes`` (F, 4)
+    int in the same pixel grid -> (F,).
+
+    Each box is resized (antialiased) so its long side is ``BUDGET_SCALE`` = 112 px, the
+    scale at which face recognisers and people take in a face, and SSIM is taken on R, G and
+    B separately and averaged. Measured at native resolution, SSIM's 11-px window sees a
+    large face's cloak as smooth shading and lets visible blotches through; a luminance-only
+    budget lets the optimizer recolour eyes and lips. Resolution-independent: the same
+    number at working and at native resolution.
+    """
     h, w = base.shape[-2:]
-    yb, yx = luminance(base), luminance(x)
     out = []
     for x0, y0, x1, y1 in boxes:
         x0, x1 = _fit(int(x0), int(x1), w)
         y0, y1 = _fit(int(y0), int(y1), h)
-        s = ssim_map(yb[..., y0:y1, x0:x1], yx[..., y0:y1, x0:x1]).mean()
-        out.append((1 - s) / 2)
+        pair = torch.cat([base[..., y0:y1, x0:x1], x[..., y0:y1, x0:x1]])
+        f = BUDGET_SCALE / max(y1 - y0, x1 - x0)
+        if f < 1:
+            size = (max(11, round((y1 - y0) * f)), max(11, round((x1 - x0) * f)))
+            pair = F.interpolate(
+                pair, size=size, mode="bilinear", antialias=True, align_corners=False
+            )
+        a = pair[0].unsqueeze(1)  # channels as a batch of 1-channel images
+        b = pair[1].unsqueeze(1)
+        out.append((1 - ssim_map(a, b).mean()) / 2)
     return torch.stack(out)
+
+
+def box_mask(boxes: np.ndarray, hw: tuple[int, int], feather: float = 0.08) -> torch.Tensor:
+    """(1, 1, h, w) mask: 1 inside each box, falling linearly to 0 over the outer
+    ``feather`` fraction of the box, so the cloak has no visible edge."""
+    h, w = hw
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    mask = np.zeros((h, w), np.float32)
+    for x0, y0, x1, y1 in boxes:
+        ramp = max(1.0, feather * min(x1 - x0, y1 - y0))
+        edge = np.minimum.reduce([xx - x0, x1 - 1 - xx, yy - y0, y1 - 1 - yy])
+        mask = np.maximum(mask, np.clip((edge + 1) / ramp, 0, 1))
+    return torch.from_numpy(mask.astype(np.float32))[None, None]
 
 
 def _fit(a: int, b: int, n: int, k: int = 11) -> tuple[int, int]:
@@ -88,6 +121,7 @@ def optimize(
     boxes = np.round(region.boxes * region.scale).astype(int)
     with torch.no_grad():
         clean = {n: e.embed(warp(base, region.matrices[n], e.size)) for n, e in extractors.items()}
+    mask = box_mask(boxes, tuple(base.shape[-2:])).to(base.device, base.dtype)
     delta = base.new_zeros((1, 1 if gray else 3, *base.shape[-2:]), requires_grad=True)
     opt = torch.optim.Adam([delta], lr=mode.linf / 4)
     lam = 10.0
@@ -95,13 +129,18 @@ def optimize(
     for step in range(mode.steps):
         if cancel is not None and cancel.is_set():
             raise CancelledError("cancelled")
-        x = (base + delta).clamp(0, 1)
+        x = (base + delta * mask).clamp(0, 1)
         loss = x.new_zeros(())
         past = True
         for name, ext in extractors.items():
             mats = jitter_matrices(region.matrices[name], ext.size, rng)
             emb = ext.embed(random_transform(warp(x, mats, ext.size), rng))
-            loss = loss + (emb * clean[name]).sum(1).mean()
+            cos = (emb * clean[name]).sum(1)
+            if mode.hinge:
+                # cos <-> distance on unit vectors: d^2 = 2 - 2 cos.
+                cos_target = 1 - (mode.target * ext.threshold) ** 2 / 2
+                cos = torch.relu(cos - cos_target)
+            loss = loss + cos.mean()
             dist = (emb - clean[name]).norm(dim=1).detach()
             report.distances[name] = dist.tolist()
             past = past and bool((dist > mode.target * ext.threshold).all())
@@ -113,6 +152,14 @@ def optimize(
         opt.step()
         with torch.no_grad():
             delta.clamp_(-mode.linf, mode.linf)
+            # Project onto the DSSIM budget: DSSIM grows about quadratically with the
+            # perturbation's amplitude, so a square-root rescale lands near the budget.
+            # (A penalty alone oscillates and wastes steps; the projection lets the L-inf cap
+            # stay loose so that SSIM, which tolerates change in texture, shapes the cloak.)
+            now = face_dssim(base, (base + delta * mask).clamp(0, 1), boxes)
+            worst = float((now / mode.dssim).max())
+            if worst > 1:
+                delta.mul_(0.98 / worst**0.5)
         within = bool((over <= 0).all())
         lam = min(lam * 2, 1e4) if not within else max(lam / 2, 1e-2)
         report.steps = step + 1
@@ -122,4 +169,4 @@ def optimize(
         if past and within:
             report.early_stop = True
             break
-    return delta.detach().expand_as(base).contiguous(), report
+    return (delta.detach() * mask).expand_as(base).contiguous(), report

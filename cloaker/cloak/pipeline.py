@@ -1,9 +1,9 @@
 """Cloak the faces of one decoded photo: detect, plan the region, optimize, merge.
 
 The merge upsamples the working-resolution perturbation to native resolution, adds it,
-rounds to 8 bits, and then enforces the mode's budget exactly where it is defined: DSSIM on
-each face box at native resolution (luminance). If the rounded result is over budget, the
-whole perturbation is scaled down (bisection) until every face is within it.
+rounds to 8 bits, and then enforces the mode's budget on the final pixels: DSSIM of each
+face region (see ``face_dssim``). If the rounded result is over budget, the whole
+perturbation is scaled down (bisection) until every face is within it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cloaker.align import to_tensor
 from cloaker.cloak.fawkes import fawkes_cloak
 from cloaker.cloak.modes import Mode, get_mode
 from cloaker.cloak.optimizer import OptimizeReport, face_dssim, optimize
-from cloaker.cloak.region import Region, plan_region
+from cloaker.cloak.region import GROW, Region, plan_region
 from cloaker.detect import Face
 from cloaker.models.base import Extractor
 
@@ -41,6 +41,22 @@ class CloakInfo:
     linf: int = 0
     budget_scale: float = 1.0
     report: OptimizeReport | None = None
+
+
+def region_dssim(rgb: np.ndarray, out: np.ndarray, boxes: np.ndarray) -> list[float]:
+    """DSSIM of each face region (box grown by ``GROW``), as the budgets define it, between
+    two (H, W, 3) uint8 photos; (F, 4) native face boxes -> F floats."""
+    h, w = rgb.shape[:2]
+    result = []
+    for x0, y0, x1, y1 in np.asarray(boxes, np.float64):
+        gx, gy = (x1 - x0) * GROW, (y1 - y0) * GROW
+        bx0, by0 = max(0, int(x0 - gx)), max(0, int(y0 - gy))
+        bx1, by1 = min(w, int(np.ceil(x1 + gx))), min(h, int(np.ceil(y1 + gy)))
+        a = to_tensor(rgb[by0:by1, bx0:bx1])
+        b = to_tensor(out[by0:by1, bx0:bx1])
+        box = np.array([[0, 0, bx1 - bx0, by1 - by0]])
+        result.append(float(face_dssim(a, b, box)[0]))
+    return result
 
 
 def _apply(roi: torch.Tensor, delta: torch.Tensor, s: float) -> torch.Tensor:
@@ -104,7 +120,13 @@ def cloak_faces(
     if mode_name == "fawkes":
         out = fawkes_cloak(rgb, boxes, extractors, seed=seed, on_step=on_step, cancel=cancel)
         diff = np.abs(out.astype(int) - rgb.astype(int))
-        return out, CloakInfo(faces=len(faces), mode="fawkes", steps=75, linf=int(diff.max()))
+        return out, CloakInfo(
+            faces=len(faces),
+            mode="fawkes",
+            steps=75,
+            linf=int(diff.max()),
+            dssim=region_dssim(rgb, out, boxes),
+        )
     mode = get_mode(mode_name)
     landmarks = np.stack([f.landmarks for f in faces])
     crops = {n: (e.size, np.asarray(e.template, np.float64)) for n, e in extractors.items()}

@@ -18,6 +18,9 @@ from cloaker.align import crop_matrices, transform_scale
 DETAIL = 2.0
 MAX_WORK_PIXELS = 1_500_000
 PAD = 8
+# The cloak is confined to the face box grown by this fraction on each side (forehead, jaw
+# line): everything it changes lies inside the region whose visibility is budgeted.
+GROW = 0.12
 
 
 @dataclass(frozen=True)
@@ -26,8 +29,9 @@ class Region:
 
     ``x0, y0, x1, y1``: ROI in native pixels (x1, y1 exclusive). ``scale``: working pixels
     per native pixel (<= 1). ``work_hw``: working-resolution size. ``matrices``: per
-    extractor name, (F, 2, 3) working-ROI-to-crop transforms. ``boxes``: (F, 4) int face
-    boxes in native ROI coordinates (for the visibility budget).
+    extractor name, (F, 2, 3) working-ROI-to-crop transforms. ``boxes``: (F, 4) int
+    budget boxes (face box grown by ``GROW``) in native ROI coordinates: the cloak lives
+    inside them and its visibility is measured on them.
     """
 
     x0: int
@@ -85,6 +89,9 @@ def plan_region(
         for name, mats in native.items()
     }
     b = np.asarray(boxes, np.float64).copy()
+    gw = (b[:, 2] - b[:, 0]) * GROW
+    gh = (b[:, 3] - b[:, 1]) * GROW
+    b += np.stack([-gw, -gh, gw, gh], 1)
     b[:, [0, 2]] -= x0
     b[:, [1, 3]] -= y0
     b = np.round(b).astype(int)
