@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> str:
         f"Command: `.venv/bin/python {cmd}`  ",
         f"Date: {dt.date.today()}; machine: {platform.machine()}, {torch.get_num_threads()} "
         f"torch threads, device {args.device or 'auto'}; {len(probes)} probe photos.",
-        "Face SSIM: luminance, face box, native resolution. Face DSSIM: the budget's own "
-        "measure (face region at 112 px, colour).",
+        "Face SSIM: luminance, face box, native resolution; face DSSIM = (1 - SSIM) / 2 of "
+        "the same box (the budget itself is measured at 112 px in colour).",
         "",
         head,
         *rows,
