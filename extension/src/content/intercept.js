@@ -85,6 +85,17 @@
     for (const file of files) dt.items.add(file);
     return dt;
   }
+  // Firefox ignores `clipboardData` in ClipboardEventInit: the event gets its own, writable
+  // DataTransfer instead, which we fill (Chrome keeps the one passed in, already filled).
+  function newPasteEvent(init, data, files, strings) {
+    const event = newEvent("ClipboardEvent", "paste", { ...init, clipboardData: data });
+    const own = event.clipboardData;
+    if (own && own.files.length === 0 && files.length > 0) {
+      for (const [type, value] of Object.entries(strings)) own.setData(type, value);
+      for (const file of files) own.items.add(file);
+    }
+    return event;
+  }
   function readStrings(dt) {
     const strings = {};
     for (const type of dt.types || []) if (type !== "Files") strings[type] = dt.getData(type);
@@ -274,7 +285,7 @@
       const data = toDataTransfer(out, strings);
       const replay = isDrop
         ? newEvent("DragEvent", "drop", { ...init, dataTransfer: data })
-        : newEvent("ClipboardEvent", "paste", { ...init, clipboardData: data });
+        : newPasteEvent(init, data, out, strings);
       dispatch(target.isConnected ? target : document, replay);
     });
   }
