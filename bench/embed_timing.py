@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import torch
 
+from cloaker.evaluation.timing import sync
 from cloaker.models.base import Extractor
 
 
@@ -29,24 +30,17 @@ def _device_of(extractor: Extractor) -> torch.device:
     return torch.device("cpu")
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 def _median_seconds(
     fn: Callable[[], None], device: torch.device, repeats: int
 ) -> tuple[float, float]:
     """Median wall-clock and median process CPU seconds (all threads) of ``fn``."""
     fn()  # warm-up: first-call allocations, kernel selection, lazy init
-    _sync(device)
+    sync(device)
     wall, cpu = [], []
     for _ in range(repeats):
         start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        _sync(device)
+        sync(device)
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     return statistics.median(wall), statistics.median(cpu)
