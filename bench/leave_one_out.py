@@ -49,19 +49,25 @@ def run(args: argparse.Namespace) -> str:
             for t, _label in ev.transforms:
                 p = score.protection(t)
                 per_mode.setdefault(mode, {}).setdefault(t, []).append(p if p is not None else 0)
-                cells.append(f"{p:.0%} ({score.protected.get(t, 0)}/{score.eligible.get(t, 0)})"
-                             if p is not None else "n/a")
+                cells.append(
+                    f"{p:.0%} ({score.protected.get(t, 0)}/{score.eligible.get(t, 0)})"
+                    if p is not None
+                    else "n/a"
+                )
             rows.append(
-                f"| {mode} | {held} | {', '.join(ensemble)} | " + " | ".join(cells)
+                f"| {mode} | {held} | {', '.join(ensemble)} | "
+                + " | ".join(cells)
                 + f" | {s.face_ssim_mean:.4f} ({s.face_ssim_min:.4f}) | {s.face_dssim_mean:.4f}"
                 + f" | {s.seconds_mean:.1f} |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
     labels = [label for _t, label in ev.transforms]
     head = (
-        "| mode | held out | ensemble | " + " | ".join(labels)
+        "| mode | held out | ensemble | "
+        + " | ".join(labels)
         + " | face SSIM mean (min) | face DSSIM mean | s/photo |\n"
-        + "|" + " --- |" * (6 + len(labels))
+        + "|"
+        + " --- |" * (6 + len(labels))
     )
     summary = []
     for mode, by_t in per_mode.items():
@@ -70,20 +76,22 @@ def run(args: argparse.Namespace) -> str:
         ]
         summary.append(f"- **{mode}**: " + "; ".join(parts))
     cmd = " ".join(["bench/leave_one_out.py", *sys.argv[1:]])
-    return "\n".join([
-        START,
-        f"Command: `.venv/bin/python {cmd}`  ",
-        f"Date: {dt.date.today()}; machine: {platform.machine()}, {torch.get_num_threads()} "
-        f"torch threads, device {args.device or 'auto'}; {len(probes)} probe photos.",
-        "Face SSIM: luminance, face box, native resolution; face DSSIM = (1 - SSIM) / 2 of "
-        "the same box (the budget itself is measured at 112 px in colour).",
-        "",
-        head,
-        *rows,
-        "",
-        *summary,
-        END,
-    ])
+    return "\n".join(
+        [
+            START,
+            f"Command: `.venv/bin/python {cmd}`  ",
+            f"Date: {dt.date.today()}; machine: {platform.machine()}, {torch.get_num_threads()} "
+            f"torch threads, device {args.device or 'auto'}; {len(probes)} probe photos.",
+            "Face SSIM: luminance, face box, native resolution; face DSSIM = (1 - SSIM) / 2 of "
+            "the same box (the budget itself is measured at 112 px in colour).",
+            "",
+            head,
+            *rows,
+            "",
+            *summary,
+            END,
+        ]
+    )
 
 
 def main() -> None:
@@ -98,7 +106,7 @@ def main() -> None:
     text = run(args)
     old = args.markdown.read_text() if args.markdown.exists() else ""
     if START in old and END in old:
-        new = old[: old.index(START)] + text + old[old.index(END) + len(END):]
+        new = old[: old.index(START)] + text + old[old.index(END) + len(END) :]
     else:
         new = old + ("\n" if old else "") + text + "\n"
     args.markdown.write_text(new)
