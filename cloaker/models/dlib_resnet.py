@@ -34,8 +34,7 @@ from cloaker.device import pick_device
 from cloaker.errors import ModelError
 from cloaker.models.base import Extractor
 from cloaker.models.dlib_format import Layer, Node, read_network
-from cloaker.models.registry import ARTIFACTS
-from cloaker.paths import models_dir
+from cloaker.models.manager import require
 
 SIZE = 150
 EMBEDDING_DIM = 128
@@ -260,14 +259,12 @@ def load_dlib_resnet(
 ) -> DlibResNet:
     """Build ``DlibResNet`` from the .dat file, in eval mode with frozen weights.
 
-    ``path`` defaults to ``models_dir() / "dlib_face_recognition_resnet_model_v1.dat"``;
+    ``path`` defaults to the verified artifact in the models dir (``manager.require``);
     ``device`` defaults to the best available (``cloaker.device.pick_device``).
     Raises ``ModelError`` when the file is missing, truncated or corrupt.
     """
     if path is None:
-        path = models_dir() / ARTIFACTS["dlib_resnet"].filename
-        if not path.is_file():
-            raise ModelError(f"dlib model not found at {path}: run `cloaker models fetch`")
+        path = require("dlib_resnet")  # present and checksum-verified, else how to fetch it
     try:
         data = Path(path).read_bytes()
     except OSError as exc:

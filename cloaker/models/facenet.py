@@ -20,8 +20,7 @@ from torch import nn
 from cloaker.device import pick_device
 from cloaker.errors import ModelError
 from cloaker.models.base import Extractor
-from cloaker.models.registry import ARTIFACTS
-from cloaker.paths import models_dir
+from cloaker.models.manager import require
 
 EMBEDDING_DIM = 128
 # Keras BatchNormalization(momentum=0.995, epsilon=0.001); torch's momentum is 1 - Keras's.
@@ -326,11 +325,6 @@ class FaceNet(Extractor):
         return net.last_bn(net.last_linear(h.flatten(1)))
 
 
-def default_path() -> Path:
-    """Where ``cloaker models fetch`` puts the h5 file."""
-    return models_dir() / ARTIFACTS["facenet_keras"].filename
-
-
 def load_facenet(path: Path | None = None, device: torch.device | str | None = None) -> FaceNet:
     """Load the FaceNet extractor from ``path`` (default: the models dir) onto ``device``.
 
@@ -338,9 +332,7 @@ def load_facenet(path: Path | None = None, device: torch.device | str | None = N
     Raises ``ModelError`` when the file is missing, unreadable or not this model.
     """
     if path is None:
-        path = default_path()
-        if not path.is_file():
-            raise ModelError(f"FaceNet weights not found at {path}: run `cloaker models fetch`")
+        path = require("facenet_keras")  # present and checksum-verified, else how to fetch it
     elif not path.is_file():
         raise ModelError(f"FaceNet weights not found at {path}")
     dev = device if isinstance(device, torch.device) else pick_device(device)

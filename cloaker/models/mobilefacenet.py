@@ -19,10 +19,9 @@ import torch
 from cloaker.device import pick_device
 from cloaker.errors import ModelError
 from cloaker.models.base import Extractor
-from cloaker.models.registry import ARTIFACTS
+from cloaker.models.manager import require
 from cloaker.models.tflite_reader import TFLiteModel, read_tflite
 from cloaker.models.tflite_torch import TFLiteModule
-from cloaker.paths import models_dir
 
 SIZE = 112
 EMBEDDING_DIM = 192
@@ -97,11 +96,6 @@ class MobileFaceNetTorch(Extractor):
         return self.graph(normalize_input(x))
 
 
-def default_path() -> Path:
-    """Where ``cloaker models fetch`` puts the artifact."""
-    return models_dir() / ARTIFACTS["mobilefacenet"].filename
-
-
 def load_mobilefacenet(
     path: Path | str | None = None,
     device: torch.device | str | None = None,
@@ -118,9 +112,7 @@ def load_mobilefacenet(
     if backend not in ("torch", "litert"):
         raise ValueError(f"backend must be 'torch' or 'litert', got {backend!r}")
     if path is None:
-        path = default_path()
-        if not path.is_file():
-            raise ModelError(f"MobileFaceNet model not found at {path}: run `cloaker models fetch`")
+        path = require("mobilefacenet")  # present and checksum-verified, else how to fetch it
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"MobileFaceNet model not found at {path}")

@@ -30,10 +30,9 @@ import torch
 from cloaker.device import pick_device
 from cloaker.errors import ModelError
 from cloaker.models.base import Extractor
+from cloaker.models.manager import require
 from cloaker.models.onnx_reader import OnnxModel, read_onnx
 from cloaker.models.onnx_torch import OnnxModule
-from cloaker.models.registry import ARTIFACTS
-from cloaker.paths import models_dir
 
 SIZE = 112
 EMBEDDING_DIM = 128
@@ -93,11 +92,6 @@ class SFaceTorch(Extractor):
         return self.graph(x * 255.0)
 
 
-def default_path() -> Path:
-    """Where ``cloaker models fetch`` puts the artifact."""
-    return models_dir() / ARTIFACTS["sface"].filename
-
-
 def build(model: OnnxModel, path: Path, fold_bn: bool = True) -> SFaceTorch:
     module = OnnxModule(model, fold_bn=fold_bn)
     check_graph(module, path)
@@ -112,9 +106,7 @@ def load_sface(
     then MPS, then CPU). Raises ``ModelError`` when the file is missing, unreadable,
     corrupt or not this model."""
     if path is None:
-        path = default_path()
-        if not path.is_file():
-            raise ModelError(f"SFace model not found at {path}: run `cloaker models fetch`")
+        path = require("sface")  # present and checksum-verified, else how to fetch it
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"SFace model not found at {path}")
