@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cloaker import __version__, paths
-from native_host.device_thread import DeviceThread
+from native_host.device_thread import DEVICE_THREAD, DeviceThread
 from native_host.discovery import (
     AlreadyRunningError,
     Discovery,
@@ -191,6 +191,14 @@ def run(args: argparse.Namespace) -> int:
         daemon.start()
         while not daemon.wait(0.5):  # short waits keep signal handlers responsive
             pass
+        if any(t.name == DEVICE_THREAD and t.is_alive() for t in threading.enumerate()):
+            # A quit during warm-up: the device thread is still inside torch loading the
+            # models, and finalizing the interpreter under it aborts the process (exit -6).
+            # Everything of ours is closed (clients told, discovery file removed), so leave
+            # without running finalizers.
+            logging.shutdown()
+            lock.release()
+            os._exit(0)
         return 0
     finally:
         lock.release()

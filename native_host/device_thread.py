@@ -15,10 +15,13 @@ from typing import Any
 _STOP = object()
 
 
+DEVICE_THREAD = "cloaker-device"
+
+
 class DeviceThread(Executor):
     """Runs submitted calls in order on one daemon thread."""
 
-    def __init__(self, name: str = "cloaker-device") -> None:
+    def __init__(self, name: str = DEVICE_THREAD) -> None:
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._shutdown = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)

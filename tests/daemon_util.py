@@ -259,7 +259,8 @@ def shared_daemon(home: Path) -> Iterator[DaemonProcess]:
     with daemon.client() as c:
         c.request("settings.set", {"mode": "low"})
     yield daemon
-    assert daemon.stop() == 0
+    code = daemon.stop()
+    assert code == 0, f"daemon exit code {code}"
 
 
 def wait_ready(client: Client, timeout_s: float = 180.0) -> dict[str, Any]:
