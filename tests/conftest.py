@@ -7,6 +7,7 @@ CLOAKER_FACES_DIR); tests that need them skip with a clear message when it is ab
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,28 @@ def faces_dir() -> Path:
     if not (path / "people").is_dir():
         pytest.skip(f"shared face photos not found at {path} (set CLOAKER_FACES_DIR)")
     return path
+
+
+# Daemon fixtures shared by the daemon test modules (a module-wide daemon, a client of it,
+# and a daemon of a test's own). Imported lazily: most tests never start a daemon.
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from daemon_util import shared_daemon
+
+    yield from shared_daemon(tmp_path_factory.mktemp("shared_home"))
+
+
+@pytest.fixture
+def client(shared) -> Iterator[object]:
+    with shared.client() as c:
+        yield c
+
+
+@pytest.fixture
+def fresh(_isolated_home: Path) -> Iterator[object]:
+    """A daemon of its own, in this test's CLOAKER_HOME."""
+    from daemon_util import start_daemon
+
+    daemon = start_daemon(_isolated_home)
+    yield daemon
+    daemon.kill()

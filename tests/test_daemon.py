@@ -8,7 +8,6 @@ import json
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,30 +19,9 @@ from daemon_util import (
     assert_error,
     assert_still_serving,
     daemon_env,
-    shared_daemon,
-    start_daemon,
 )
 from PIL import Image
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    yield from shared_daemon(tmp_path_factory.mktemp("shared_home"))
-
-
-@pytest.fixture
-def client(shared: DaemonProcess) -> Iterator[Client]:
-    with shared.client() as c:
-        yield c
-
-
-@pytest.fixture
-def fresh(_isolated_home: Path) -> Iterator[DaemonProcess]:
-    """A daemon of its own, in this test's CLOAKER_HOME."""
-    daemon = start_daemon(_isolated_home)
-    yield daemon
-    daemon.kill()
 
 
 def test_limits_agree_with_the_engine_and_transport() -> None:

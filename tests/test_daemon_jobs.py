@@ -7,7 +7,6 @@ import hashlib
 import io
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from daemon_util import (
     DaemonProcess,
     assert_error,
     needs_engine,
-    shared_daemon,
     start_daemon,
     wait_for,
     wait_ready,
@@ -25,26 +23,6 @@ from daemon_util import (
 from PIL import Image
 
 from native_host.protocol import ERROR_CODES
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    yield from shared_daemon(tmp_path_factory.mktemp("shared_home"))
-
-
-@pytest.fixture
-def client(shared: DaemonProcess) -> Iterator[Client]:
-    with shared.client() as c:
-        yield c
-
-
-@pytest.fixture
-def fresh(_isolated_home: Path) -> Iterator[DaemonProcess]:
-    """A daemon of its own, in this test's CLOAKER_HOME."""
-    daemon = start_daemon(_isolated_home)
-    yield daemon
-    daemon.kill()
-
 
 # --- queue limits and shutdown (the engine is still warming, so jobs wait) -----------------
 

@@ -8,10 +8,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from daemon_util import (
     Client,
     DaemonProcess,
@@ -20,15 +18,6 @@ from daemon_util import (
 from websockets.exceptions import ConnectionClosed
 
 from native_host.settings import Settings
-
-
-@pytest.fixture
-def fresh(_isolated_home: Path) -> Iterator[DaemonProcess]:
-    """A daemon of its own, in this test's CLOAKER_HOME."""
-    daemon = start_daemon(_isolated_home)
-    yield daemon
-    daemon.kill()
-
 
 # --- settings --------------------------------------------------------------------------
 
