@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cloaker.cloak.modes import DEFAULT_MODE, MODES
+from cloaker.cloak.modes import DEFAULT_MODE, MODE_NAMES, AnyMode
 from cloaker.cloak.pipeline import CloakInfo, cloak_faces
 from cloaker.detect import Face, FaceDetector
 from cloaker.device import pick_device
@@ -32,7 +32,6 @@ from cloaker.models.base import Extractor
 from cloaker.models.zoo import ENSEMBLE, load_extractor
 
 ProgressFn = Callable[[float, str], None]
-MODE_NAMES = (*MODES, "fawkes")
 
 
 @dataclass
@@ -97,7 +96,7 @@ class Engine:
     def cloak_array(
         self,
         rgb: np.ndarray,
-        mode: str = DEFAULT_MODE,
+        mode: AnyMode = DEFAULT_MODE,
         *,
         seed: int | None = None,
         progress: ProgressFn | None = None,
@@ -107,7 +106,7 @@ class Engine:
         """Cloak every face of ``rgb`` (H, W, 3) uint8. Progress fractions span 0.1-0.9.
         ``gray``: the photo is grayscale and will be written as such, so the perturbation
         must be the same on all three channels (a colour part would be lost)."""
-        if mode not in MODE_NAMES:
+        if isinstance(mode, str) and mode not in MODE_NAMES:
             raise ValueError(f"unknown mode {mode!r}; choose one of: {', '.join(MODE_NAMES)}")
         report = progress or (lambda f, s: None)
         faces = self.detect(rgb)

@@ -4,6 +4,7 @@ group photos, seeds. One warm engine for the module; "low" mode keeps it fast.""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from PIL import Image
 
 from cloaker.align import crop_matrices, to_tensor, warp
-from cloaker.cloak.modes import MODES
+from cloaker.cloak.modes import FAWKES_MODES, MODES
 from cloaker.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +107,31 @@ def test_fawkes_preset_runs_and_clips(engine: Engine) -> None:
     assert 0 < info.linf <= 16
 
 
+def test_fawkes_presets_are_its_own_and_run_by_name(engine: Engine) -> None:
+    # Fawkes v1.0.2's mode2param: (th, max_step, lr) for low, mid, high.
+    got = {n: (m.th, m.steps, m.lr) for n, m in FAWKES_MODES.items()}
+    assert got == {
+        "fawkes-low": (0.004, 40, 25.0),
+        "fawkes": (0.012, 75, 20.0),
+        "fawkes-high": (0.017, 150, 15.0),
+    }
+    rgb = _rgb(ASTRONAUT)[96:352, 96:352].copy()
+    out, info = engine.cloak_array(rgb, "fawkes-low", seed=0)
+    assert info.mode == "fawkes-low" and info.steps == 40
+    assert 0 < info.linf <= 16 and info.dssim and info.dssim[0] > 0
+    assert not np.array_equal(out, rgb)
+
+
+def test_a_mode_object_sweeps_a_budget_with_transfer_levers(engine: Engine) -> None:
+    """Benchmarks pass Mode objects (budget sweeps, levers); the budget still binds."""
+    rgb = _rgb(ASTRONAUT)
+    mode = replace(MODES["low"], name="sweep", dssim=0.004, steps=6, smooth=0.02, noise=0.03)
+    out, info = engine.cloak_array(rgb, mode, seed=0)
+    assert info.mode == "sweep" and info.faces == 1 and info.steps == 6
+    assert all(0 < d <= 0.004 + 1e-6 for d in info.dssim)
+    assert not np.array_equal(out, rgb)
+
+
 def test_unknown_mode_is_a_clear_error(engine: Engine) -> None:
-    with pytest.raises(ValueError, match="unknown mode"):
+    with pytest.raises(ValueError, match=r"unknown mode.*fawkes-high"):
         engine.cloak_array(_rgb(ASTRONAUT), "extreme")

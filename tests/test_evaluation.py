@@ -57,6 +57,20 @@ def test_face_ssim_only_sees_the_box() -> None:
     assert metrics.box_pixels(np.array([40, 40, 42, 43]), (100, 100)) == (36, 36, 47, 47)
 
 
+def test_colour_shift_sees_chroma_in_the_box_and_not_luminance() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.integers(60, 190, (120, 120, 3), dtype=np.uint8)
+    box = np.array([10, 10, 110, 110])
+    assert metrics.face_colour_shift(a, a, box) == 0.0
+    brighter = a + np.uint8(12)  # the same change on R, G and B: no chroma
+    assert metrics.face_colour_shift(a, brighter, box) < 0.05
+    greener = a.astype(int)
+    greener[40:60, 40:60, 1] += 20  # a green patch (an iris going green)
+    greener = greener.astype(np.uint8)
+    assert 5 < metrics.face_colour_shift(a, greener, box) < 20
+    assert metrics.face_colour_shift(a, greener, np.array([70, 70, 110, 110])) < 0.5
+
+
 def test_compare_and_mean_embedding() -> None:
     e = np.array([1.0, 0.0, 0.0])
     same = metrics.compare(e, e * 3, threshold=0.5)
@@ -232,6 +246,7 @@ def test_harness_measures_every_model(faces_dir: Path, models_dir: Path, cloak: 
         for rec in ev.records:
             assert rec.cloaked == rec.clean
             assert rec.face_ssim == pytest.approx(1.0, abs=1e-6) and rec.photo_psnr == math.inf
+            assert rec.face_colour_shift == 0.0
         assert all(sum(sc.protected.values()) == 0 for sc in s.scores)
         assert all(sc.eligible["raw"] >= 3 for sc in s.scores)  # real people verify clean
     else:

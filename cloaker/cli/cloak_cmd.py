@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--mode",
         choices=MODE_CHOICES,
         default="mid",
-        help="protection level (default: mid); fawkes = the Fawkes baseline",
+        help="protection level (default: mid); fawkes, fawkes-low, fawkes-high = the Fawkes "
+        "v1.0.2 baseline's own presets",
     )
     add_device(parser)
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
@@ -155,8 +156,6 @@ def _summary(src: Path, dst: Path, r: CloakResult, *, converted_from: str | None
     ]
     if r.info is not None and r.info.dssim:
         parts.append("DSSIM " + " ".join(f"{d:.4f}" for d in r.info.dssim))
-    elif r.status == "cloaked":
-        parts.append("DSSIM n/a")  # the fawkes preset does not report it
     lines = [", ".join(parts) + f" -> {dst}"]
     if converted_from is not None and converted_from != fmt:
         lines.append(f"  note: written as {fmt} (the input was {converted_from})")

@@ -10,10 +10,10 @@ import os
 import platform
 import sys
 
-from cloaker.cloak.modes import MODES
+from cloaker.cloak.modes import MODE_NAMES
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-MODE_CHOICES = (*MODES, "fawkes")
+MODE_CHOICES = MODE_NAMES
 
 
 def comma_list(text: str) -> tuple[str, ...]:

@@ -22,6 +22,13 @@ class Mode:
     ensemble model exceeds ``target * threshold``. eot: transforms per step (0 = none).
     hinge: a face stops pulling on a model once it is past that model's target, so the
     effort goes to the model and face that are still close (per-model loss weighting).
+    smooth: translation-invariant gradient smoothing, the Gaussian's sigma as a fraction of
+    the face box's short side (0 = off). noise: model augmentation, the standard deviation
+    of Gaussian noise added to each crop a model sees (0 = off). texture: perceptual
+    shaping, the exponent of the local-contrast mask that scales the cloak's amplitude
+    (0 = off; see ``cloaker.cloak.optimizer.texture_mask``). chroma: the colour part of the
+    cloak (what is left after its luminance part) is scaled by this factor (1 = free RGB,
+    0 = luminance only); irises and lips change colour visibly long before SSIM objects.
     """
 
     name: str
@@ -31,22 +38,57 @@ class Mode:
     target: float
     eot: int = 1
     hinge: bool = False
+    smooth: float = 0.0
+    noise: float = 0.0
+    texture: float = 0.0
+    chroma: float = 1.0
 
 
 # The DSSIM budget (colour SSIM of the face region seen at 112 px, the scale of Fawkes's
 # own budget) is the binding constraint, projected at every step; the L-inf cap is a
 # backstop. Leave-one-model-out measurements behind these values are in BENCHMARKS.md.
 MODES: dict[str, Mode] = {
-    "low": Mode("low", linf=8 / 255, dssim=0.006, steps=20, target=1.3),
-    "mid": Mode("mid", linf=12 / 255, dssim=0.012, steps=30, target=1.6),
-    "high": Mode("high", linf=16 / 255, dssim=0.02, steps=40, target=2.0),
+    "low": Mode("low", linf=8 / 255, dssim=0.006, steps=20, target=1.3, chroma=0.3),
+    "mid": Mode("mid", linf=12 / 255, dssim=0.012, steps=30, target=1.6, chroma=0.3),
+    "high": Mode("high", linf=16 / 255, dssim=0.02, steps=40, target=2.0, chroma=0.3),
 }
 DEFAULT_MODE = "mid"
+
+
+@dataclass(frozen=True)
+class FawkesMode:
+    """One of Fawkes v1.0.2's own presets (``cloaker.cloak.fawkes``): DSSIM threshold on its
+    112-px crop, Adadelta steps and learning rate."""
+
+    name: str
+    th: float
+    steps: int
+    lr: float
+
+
+# Fawkes v1.0.2's mode2param: low, mid, high. "fawkes" is its default, mid.
+FAWKES_MODES: dict[str, FawkesMode] = {
+    "fawkes-low": FawkesMode("fawkes-low", th=0.004, steps=40, lr=25.0),
+    "fawkes": FawkesMode("fawkes", th=0.012, steps=75, lr=20.0),
+    "fawkes-high": FawkesMode("fawkes-high", th=0.017, steps=150, lr=15.0),
+}
+MODE_NAMES = (*MODES, *FAWKES_MODES)
+AnyMode = str | Mode | FawkesMode
 
 
 def get_mode(name: str) -> Mode:
     try:
         return MODES[name]
     except KeyError:
-        known = ", ".join([*MODES, "fawkes"])
+        known = ", ".join(MODE_NAMES)
         raise ValueError(f"unknown mode {name!r}; choose one of: {known}") from None
+
+
+def resolve_mode(mode: AnyMode) -> Mode | FawkesMode:
+    """A mode name (ours or a Fawkes preset) or a mode object -> the mode object. Objects
+    let benchmarks sweep budgets that have no name."""
+    if isinstance(mode, Mode | FawkesMode):
+        return mode
+    if mode in FAWKES_MODES:
+        return FAWKES_MODES[mode]
+    return get_mode(mode)

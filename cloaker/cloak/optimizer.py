@@ -93,6 +93,56 @@ def box_mask(boxes: np.ndarray, hw: tuple[int, int], feather: float = 0.08) -> t
     return torch.from_numpy(mask.astype(np.float32))[None, None]
 
 
+LUMA = (0.299, 0.587, 0.114)
+
+
+def limit_chroma(d: torch.Tensor, factor: float) -> torch.Tensor:
+    """Scale the colour part of an RGB perturbation (1, 3, h, w): its luminance part
+    (the same change on R, G and B, of the perturbation's luma) is kept, the rest is
+    multiplied by ``factor``."""
+    w = torch.tensor(LUMA, dtype=d.dtype, device=d.device).view(1, 3, 1, 1)
+    y = (d * w).sum(1, keepdim=True)
+    return y + factor * (d - y)
+
+
+TEXTURE_FLOOR = 0.2
+
+
+def texture_mask(base: torch.Tensor, boxes: np.ndarray, power: float) -> torch.Tensor:
+    """(1, 1, h, w) amplitude mask from local luminance contrast: 1 where the face is most
+    textured (hair, brows, eyes, beard), down to ``TEXTURE_FLOOR`` on flat skin.
+
+    Contrast masking: a change hides in texture and shows on flat skin, and SSIM, the
+    budget, says the same. Without a mask Adam's per-pixel step sizes spread the cloak
+    evenly, the flat skin uses up the budget first, and the projection shrinks it
+    everywhere. Local contrast is the standard deviation in a Gaussian window the size of
+    SSIM's at face scale (sigma 1.5 px at 112 px); it is raised to ``power`` and divided by
+    its 90th percentile inside the face boxes."""
+    y = (0.299 * base[:, 0:1] + 0.587 * base[:, 1:2] + 0.114 * base[:, 2:3]).detach()
+    short = float(np.min(boxes[:, 2:] - boxes[:, :2]))
+    sigma = max(0.5, 1.5 * short / 112)
+    mu = gaussian_blur(y, sigma)
+    std = (gaussian_blur(y * y, sigma) - mu * mu).clamp_min(0).sqrt()
+    m = std.pow(power)
+    inside = torch.zeros_like(m, dtype=torch.bool)
+    for x0, y0, x1, y1 in boxes:
+        inside[..., y0:y1, x0:x1] = True
+    top = torch.quantile(m[inside], 0.9).clamp_min(1e-6)
+    return (m / top).clamp(TEXTURE_FLOOR, 1.0)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, C, h, w), borders replicated."""
+    r = max(1, round(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.pad(x, (r, r, r, r), mode="replicate")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 def _fit(a: int, b: int, n: int, k: int = 11) -> tuple[int, int]:
     if b - a >= k:
         return a, b
@@ -122,19 +172,29 @@ def optimize(
     with torch.no_grad():
         clean = {n: e.embed(warp(base, region.matrices[n], e.size)) for n, e in extractors.items()}
     mask = box_mask(boxes, tuple(base.shape[-2:])).to(base.device, base.dtype)
+    if mode.texture:
+        mask = mask * texture_mask(base, boxes, mode.texture)
     delta = base.new_zeros((1, 1 if gray else 3, *base.shape[-2:]), requires_grad=True)
     opt = torch.optim.Adam([delta], lr=mode.linf / 4)
     lam = 10.0
+
+    def shape(d: torch.Tensor) -> torch.Tensor:
+        return d if mode.chroma == 1 or d.shape[1] == 1 else limit_chroma(d, mode.chroma)
+
+    sigma = mode.smooth * float(np.min(boxes[:, 2:] - boxes[:, :2])) if len(boxes) else 0.0
     report = OptimizeReport()
     for step in range(mode.steps):
         if cancel is not None and cancel.is_set():
             raise CancelledError("cancelled")
-        x = (base + delta * mask).clamp(0, 1)
+        x = (base + shape(delta) * mask).clamp(0, 1)
         loss = x.new_zeros(())
         past = True
         for name, ext in extractors.items():
             mats = jitter_matrices(region.matrices[name], ext.size, rng)
-            emb = ext.embed(random_transform(warp(x, mats, ext.size), rng))
+            crops = random_transform(warp(x, mats, ext.size), rng)
+            if mode.noise:
+                crops = crops + mode.noise * torch.randn_like(crops)
+            emb = ext.embed(crops)
             cos = (emb * clean[name]).sum(1)
             if mode.hinge:
                 # cos <-> distance on unit vectors: d^2 = 2 - 2 cos.
@@ -149,6 +209,8 @@ def optimize(
         loss = loss + lam * torch.relu(over).sum() * 100
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if sigma:
+            delta.grad = gaussian_blur(delta.grad, sigma)
         opt.step()
         with torch.no_grad():
             delta.clamp_(-mode.linf, mode.linf)
@@ -156,7 +218,7 @@ def optimize(
             # perturbation's amplitude, so a square-root rescale lands near the budget.
             # (A penalty alone oscillates and wastes steps; the projection lets the L-inf cap
             # stay loose so that SSIM, which tolerates change in texture, shapes the cloak.)
-            now = face_dssim(base, (base + delta * mask).clamp(0, 1), boxes)
+            now = face_dssim(base, (base + shape(delta) * mask).clamp(0, 1), boxes)
             worst = float((now / mode.dssim).max())
             if worst > 1:
                 delta.mul_(0.98 / worst**0.5)
@@ -169,4 +231,4 @@ def optimize(
         if past and within:
             report.early_stop = True
             break
-    return (delta.detach() * mask).expand_as(base).contiguous(), report
+    return (shape(delta.detach()) * mask).expand_as(base).contiguous(), report

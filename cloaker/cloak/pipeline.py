@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from cloaker.align import to_tensor
 from cloaker.cloak.fawkes import fawkes_cloak
-from cloaker.cloak.modes import Mode, get_mode
+from cloaker.cloak.modes import AnyMode, FawkesMode, Mode, resolve_mode
 from cloaker.cloak.optimizer import OptimizeReport, face_dssim, optimize
 from cloaker.cloak.region import GROW, Region, plan_region
 from cloaker.detect import Face
@@ -110,7 +110,7 @@ def cloak_faces(
     rgb: np.ndarray,
     faces: list[Face],
     extractors: Mapping[str, Extractor],
-    mode_name: str,
+    mode_name: AnyMode,
     *,
     device: torch.device,
     seed: int = 0,
@@ -119,21 +119,31 @@ def cloak_faces(
     gray: bool = False,
 ) -> tuple[np.ndarray, CloakInfo]:
     """Cloak ``faces`` in ``rgb`` (H, W, 3) uint8 with the ensemble ``extractors``.
+    ``mode_name``: a mode name or a ``Mode`` / ``FawkesMode`` object.
     ``gray``: one perturbation shared by the three channels (grayscale photos)."""
+    mode = resolve_mode(mode_name)
     if not faces:
-        return rgb, CloakInfo(faces=0, mode=mode_name)
+        return rgb, CloakInfo(faces=0, mode=mode.name)
     boxes = np.stack([f.box for f in faces])
-    if mode_name == "fawkes":
-        out = fawkes_cloak(rgb, boxes, extractors, seed=seed, on_step=on_step, cancel=cancel)
-        diff = np.abs(out.astype(int) - rgb.astype(int))
+    if isinstance(mode, FawkesMode):
+        out = fawkes_cloak(
+            rgb,
+            boxes,
+            extractors,
+            th=mode.th,
+            steps=mode.steps,
+            lr=mode.lr,
+            seed=seed,
+            on_step=on_step,
+            cancel=cancel,
+        )
         return out, CloakInfo(
             faces=len(faces),
-            mode="fawkes",
-            steps=75,
-            linf=int(diff.max()),
+            mode=mode.name,
+            steps=mode.steps,
+            linf=_linf(out, rgb),
             dssim=region_dssim(rgb, out, boxes),
         )
-    mode = get_mode(mode_name)
     landmarks = np.stack([f.landmarks for f in faces])
     crops = {n: (e.size, np.asarray(e.template, np.float64)) for n, e in extractors.items()}
     region = plan_region(rgb.shape[:2], landmarks, boxes, crops)
@@ -153,7 +163,7 @@ def cloak_faces(
     linf = _linf(out[window], rgb[window])  # nothing outside the ROI changed
     return out, CloakInfo(
         faces=len(faces),
-        mode=mode_name,
+        mode=mode.name,
         steps=report.steps,
         early_stop=report.early_stop,
         dssim=ds,

@@ -33,6 +33,7 @@ from typing import Protocol
 
 import numpy as np
 
+from cloaker.cloak.modes import AnyMode
 from cloaker.cloak.pipeline import CloakInfo
 from cloaker.detect import Face
 from cloaker.errors import CloakerError
@@ -59,7 +60,7 @@ class CloakEngine(Protocol):
     def detect(self, rgb: np.ndarray) -> list[Face]: ...
 
     def cloak_array(
-        self, rgb: np.ndarray, mode: str = ..., *, seed: int | None = None
+        self, rgb: np.ndarray, mode: AnyMode = ..., *, seed: int | None = None
     ) -> tuple[np.ndarray, CloakInfo]: ...
 
 
@@ -147,7 +148,7 @@ def evaluation_models(
 def evaluate(
     engine: CloakEngine,
     photos: Sequence[Photo],
-    modes: Sequence[str],
+    modes: Sequence[AnyMode],
     *,
     heldout: Iterable[str] = ("mobilefacenet",),
     gallery: Sequence[Photo] | None = None,
@@ -174,7 +175,7 @@ def evaluate(
     result = Evaluation(
         models={n: (roles[n], float(m.threshold)) for n, m in models.items()},
         transforms=[(t.name, t.label) for t in transforms],
-        modes=list(modes),
+        modes=[_label(m) for m in modes],
         device=str(engine.device),
         seed=seed,
     )
@@ -207,12 +208,13 @@ def evaluate(
         for mode in modes:
             t0, c0 = time.perf_counter(), time.process_time()
             out, _info = engine.cloak_array(probe.rgb, mode, seed=seed)
+            mode_label = _label(mode)
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             fs = metrics.face_ssim(probe.rgb, out, probe.face.box)
             rec = Record(
                 identity=photo.identity,
                 photo=photo.key,
-                mode=mode,
+                mode=mode_label,
                 faces=probe.faces,
                 references=len(others),
                 seconds=seconds,
@@ -221,13 +223,14 @@ def evaluate(
                 face_dssim=(1.0 - fs) / 2.0,
                 photo_ssim=metrics.ssim(probe.rgb, out),
                 photo_psnr=metrics.psnr(probe.rgb, out),
+                face_colour_shift=metrics.face_colour_shift(probe.rgb, out, probe.face.box),
                 clean=clean_d,
                 cloaked=_distances(out, probe.face, models, refs, transforms),
             )
             result.records.append(rec)
             done += 1
             say(
-                f"[{done}/{total}] {mode} {photo.key}: {seconds:.1f} s ({cpu:.1f} s CPU), "
+                f"[{done}/{total}] {mode_label} {photo.key}: {seconds:.1f} s ({cpu:.1f} s CPU), "
                 f"face SSIM {fs:.4f}, distance/threshold {_ratios(rec, models)}"
             )
     return result
@@ -275,6 +278,11 @@ def _ratios(rec: Record, models: Mapping[str, Extractor]) -> str:
         for n, m in models.items()
         if "raw" in rec.cloaked[n]
     )
+
+
+def _label(mode: AnyMode) -> str:
+    """A mode's name: modes given as objects (budget sweeps) are reported by their name."""
+    return mode if isinstance(mode, str) else mode.name
 
 
 def _natural(name: str) -> list[object]:

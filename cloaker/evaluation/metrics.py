@@ -61,6 +61,23 @@ def face_ssim(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> float:
     return ssim(a[y0:y1, x0:x1], b[y0:y1, x0:x1])
 
 
+def face_colour_shift(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> float:
+    """How far the face's colours moved, 0-255 units: the 99th percentile over the face box
+    of the change in chroma (Cb, Cr; BT.601), after a blur the size of SSIM's window at face
+    scale (colour is seen at low resolution, so chroma noise that averages out is not
+    counted). A changed iris or lip colour shows here; luminance SSIM cannot see it."""
+    from cloaker.cloak.optimizer import gaussian_blur
+
+    _check_pair(a, b)
+    x0, y0, x1, y1 = box_pixels(box, a.shape[:2])
+    diff = to_tensor(b[y0:y1, x0:x1]) - to_tensor(a[y0:y1, x0:x1])
+    cb = -0.168736 * diff[:, 0] - 0.331264 * diff[:, 1] + 0.5 * diff[:, 2]
+    cr = 0.5 * diff[:, 0] - 0.418688 * diff[:, 1] - 0.081312 * diff[:, 2]
+    sigma = max(0.5, 1.5 * min(x1 - x0, y1 - y0) / 112)
+    chroma = gaussian_blur(torch.stack([cb, cr], 1), sigma).norm(dim=1)
+    return float(torch.quantile(chroma.flatten(), 0.99)) * 255
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB over RGB (peak 255); ``inf`` for identical photos."""
     _check_pair(a, b)

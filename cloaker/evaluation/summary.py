@@ -21,7 +21,8 @@ class Record:
 
     ``clean`` / ``cloaked``: {model: {transform: L2 distance of the main face's embedding
     to the owner's reference}}; the face verifies iff the distance is below the model's
-    threshold. ``face_*``: main face box, luminance, native resolution; ``photo_*``: whole
+    threshold. ``face_*``: main face box, luminance, native resolution (``face_colour_shift``:
+    chroma, see ``metrics.face_colour_shift``); ``photo_*``: whole
     photo. ``references``: how many other photos of the owner make the reference.
     ``seconds``: ``cloak_array`` wall-clock time (detect + optimize + merge);
     ``cpu_seconds``: the process's CPU time over the same span (all threads), which says
@@ -40,6 +41,7 @@ class Record:
     clean: dict[str, dict[str, float]]
     cloaked: dict[str, dict[str, float]]
     cpu_seconds: float | None = None
+    face_colour_shift: float | None = None
 
 
 @dataclass
@@ -76,6 +78,8 @@ class ModeSummary:
     seconds_mean: float | None
     seconds_max: float | None
     cpu_seconds_mean: float | None = None
+    colour_shift_mean: float | None = None
+    colour_shift_max: float | None = None
 
     def role_scores(self, role: str) -> list[ModelScore]:
         return [s for s in self.scores if s.role == role]
@@ -136,6 +140,10 @@ class Evaluation:
             seconds_mean=_mean(r.seconds for r in recs),
             seconds_max=_max(r.seconds for r in recs),
             cpu_seconds_mean=_mean(r.cpu_seconds for r in recs if r.cpu_seconds is not None),
+            colour_shift_mean=_mean(
+                shifts := [r.face_colour_shift for r in recs if r.face_colour_shift is not None]
+            ),
+            colour_shift_max=_max(shifts),
         )
 
     def to_json(self) -> dict[str, object]:

@@ -1,0 +1,394 @@
+"""Held-out protection against visibility: Cloaker at several budgets and the Fawkes
+presets, leave one model out, after the re-encodings sites apply.
+
+    .venv/bin/python bench/curves.py ../shared/faces/people
+
+For every point (one method at one budget) and every model in turn held out, an engine whose
+ensemble is the other models cloaks the probe photos and the held-out model judges them
+(MODELS.md, "Holding a model out"). Visibility is the luminance SSIM of the main face box at
+native resolution, the same measure for every method. Writes:
+
+- ``bench/results/curves/<point>__<held-out>.json``: that leg's records. A run skips legs
+  already there with the same parameters, so it resumes where it stopped and new points add
+  to old ones (``--points`` picks which to run; ``--report-only`` runs nothing);
+- ``docs/curves.png``: protection (mean over the held-out models, worst as a dashed line)
+  against face SSIM, one panel per transform;
+- the table in BENCHMARKS.md between ``<!-- curves:start -->`` and ``<!-- curves:end -->``,
+  with each method's protection interpolated at the SSIM of our mid mode.
+
+A benchmark, not a test: it asserts nothing and takes about an hour on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import platform
+import statistics
+import subprocess
+import sys
+from dataclasses import MISSING, asdict, dataclass, fields, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cloaker.cloak.modes import FAWKES_MODES, MODES, FawkesMode, Mode  # noqa: E402
+
+MODELS = ("mobilefacenet", "dlib_resnet", "sface", "facenet_keras")
+TRANSFORMS = (("raw", "raw"), ("jpeg85", "JPEG q85"), ("resize1080_jpeg75", "1080 px + q75"))
+START, END = "<!-- curves:start -->", "<!-- curves:end -->"
+
+# Our budget sweep: the shipped modes plus points beyond them. Each is a full Mode so the
+# table can say which point a shipped mode is.
+OURS: dict[str, Mode] = {
+    "b0.006": replace(MODES["low"], name="b0.006"),
+    "b0.012": replace(MODES["mid"], name="b0.012"),
+    "b0.020": replace(MODES["high"], name="b0.020"),
+    "b0.030": Mode("b0.030", linf=20 / 255, dssim=0.03, steps=40, target=2.0),
+}
+# Transfer levers, each on its own against one baseline (not on the curves): mid's
+# budget with a free-colour cloak, as mid was before the chroma limit.
+RGB_MID = replace(MODES["mid"], name="rgb-mid", chroma=1.0)
+LEVERS: dict[str, Mode] = {
+    "rgb-mid": RGB_MID,
+    "mid+ti": replace(RGB_MID, name="mid+ti", smooth=0.02),
+    "mid+noise": replace(RGB_MID, name="mid+noise", noise=0.03),
+    "mid+tex": replace(MODES["mid"], name="mid+tex", texture=1.0),
+}
+POINTS: dict[str, Mode | FawkesMode] = {**OURS, **FAWKES_MODES, **LEVERS}
+
+
+def method(point: str) -> str:
+    return "fawkes" if point in FAWKES_MODES else "lever" if point in LEVERS else "cloaker"
+
+
+def params(mode: Mode | FawkesMode) -> dict[str, object]:
+    """A point's parameters, without those at their defaults (so legs cached before a new
+    option existed still match)."""
+    return _norm(type(mode), {k: v for k, v in asdict(mode).items() if k != "name"})
+
+
+def _norm(kind: type, values: dict[str, object]) -> dict[str, object]:
+    defaults = {f.name: f.default for f in fields(kind) if f.default is not MISSING}
+    return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
+
+
+def shipped_name(point: str) -> str | None:
+    """Which shipped mode (low/mid/high, or a Fawkes preset) this point is, if any."""
+    if point in FAWKES_MODES:
+        return point
+    for name, mode in MODES.items():
+        if params(mode) == params(POINTS[point]):
+            return name
+    return None
+
+
+def cache_path(results: Path, point: str, held: str) -> Path:
+    return results / f"{point}__{held}.json"
+
+
+def cached(results: Path, point: str, held: str) -> dict | None:
+    path = cache_path(results, point, held)
+    if not path.exists():
+        return None
+    doc = json.loads(path.read_text())
+    mode = POINTS[point]
+    return doc if _norm(type(mode), doc.get("params", {})) == params(mode) else None
+
+
+def run_legs(args: argparse.Namespace, points: list[str]) -> None:
+    """Cloak and measure every (point, held-out model) leg not yet in the cache."""
+    import torch
+
+    from cloaker.engine import Engine
+    from cloaker.evaluation import harness
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    identities = harness.find_identities(args.dir)
+    probes, gallery = harness.select_photos(
+        identities,
+        limit_identities=args.limit_identities,
+        photos_per_identity=args.photos_per_identity,
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    for held in MODELS:
+        todo = [p for p in points if cached(args.results, p, held) is None]
+        if not todo:
+            continue
+        ensemble = tuple(m for m in MODELS if m != held)
+        engine = Engine(device=args.device, ensemble=ensemble)
+        engine.warm()
+        print(f"held out {held}: ensemble {', '.join(ensemble)}; points {todo}", flush=True)
+        ev = harness.evaluate(
+            engine,
+            probes,
+            [POINTS[p] for p in todo],
+            heldout=(held,),
+            gallery=gallery,
+            progress=lambda line: print("  " + line, flush=True),
+        )
+        doc = ev.to_json()
+        for p in todo:
+            out = {
+                "point": p,
+                "method": method(p),
+                "params": params(POINTS[p]),
+                "held_out": held,
+                "ensemble": list(ensemble),
+                "probes": [ph.key for ph in probes],
+                "commit": commit,
+                "date": str(dt.date.today()),
+                "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
+                f"device {engine.device}",
+                "summary": doc["modes"][p],
+                "records": [r for r in doc["records"] if r["mode"] == p],
+                "skipped": doc["skipped"],
+            }
+            path = cache_path(args.results, p, held)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(out, indent=1) + "\n")
+
+
+@dataclass
+class Point:
+    """One point's figures over its legs (held-out models)."""
+
+    name: str
+    legs: dict[str, dict]  # held-out model -> cached document
+
+    def protection(self, transform: str) -> dict[str, float]:
+        """Per held-out model: the share of eligible faces it no longer verifies."""
+        out = {}
+        for held, doc in self.legs.items():
+            score = next(s for s in doc["summary"]["scores"] if s["name"] == held)
+            p = score["protection"].get(transform)
+            if p is not None:
+                out[held] = p
+        return out
+
+    def counts(self, transform: str) -> tuple[int, int]:
+        prot = elig = 0
+        for held, doc in self.legs.items():
+            score = next(s for s in doc["summary"]["scores"] if s["name"] == held)
+            prot += score["protected"][transform]
+            elig += score["eligible"][transform]
+        return prot, elig
+
+    def mean(self, transform: str) -> float:
+        return statistics.fmean(self.protection(transform).values())
+
+    def worst(self, transform: str) -> float:
+        return min(self.protection(transform).values())
+
+    def records(self) -> list[dict]:
+        return [r for doc in self.legs.values() for r in doc["records"]]
+
+    @property
+    def ssim(self) -> float:
+        return statistics.fmean(r["face_ssim"] for r in self.records())
+
+    @property
+    def ssim_min(self) -> float:
+        return min(r["face_ssim"] for r in self.records())
+
+    @property
+    def seconds_per_face(self) -> float:
+        return statistics.fmean(r["seconds"] / max(1, r["faces"]) for r in self.records())
+
+
+def load(results: Path) -> dict[str, Point]:
+    points = {}
+    for name in POINTS:
+        legs = {h: d for h in MODELS if (d := cached(results, name, h)) is not None}
+        if len(legs) == len(MODELS):  # a point counts only with every leg measured
+            points[name] = Point(name, legs)
+    return points
+
+
+def interpolate(curve: list[Point], ssim: float, transform: str) -> tuple[float, bool]:
+    """Mean protection of a method at ``ssim``, linear between its points; (value, whether
+    ``ssim`` lies within the measured range; outside it the nearest point stands in)."""
+    pts = sorted(curve, key=lambda p: p.ssim)
+    if ssim <= pts[0].ssim:
+        return pts[0].mean(transform), ssim == pts[0].ssim
+    if ssim >= pts[-1].ssim:
+        return pts[-1].mean(transform), ssim == pts[-1].ssim
+    for a, b in itertools.pairwise(pts):
+        if a.ssim <= ssim <= b.ssim:
+            t = (ssim - a.ssim) / (b.ssim - a.ssim)
+            return a.mean(transform) + t * (b.mean(transform) - a.mean(transform)), True
+    raise AssertionError("unreachable")
+
+
+def table(points: dict[str, Point]) -> list[str]:
+    head = (
+        "| method | point | mode | budget | face SSIM mean (min) | "
+        + " | ".join(f"{label}: mean, worst" for _t, label in TRANSFORMS)
+        + " | q85 protected / eligible | s per face |"
+    )
+    rows = [head, "|" + " --- |" * (7 + len(TRANSFORMS))]
+    for name, pt in sorted(points.items(), key=lambda kv: (method(kv[0]), -kv[1].ssim)):
+        mode = POINTS[name]
+        budget = (
+            f"DSSIM {mode.th} (112-px crop), {mode.steps} steps"
+            if isinstance(mode, FawkesMode)
+            else f"DSSIM {mode.dssim} (face region, 112 px), L-inf {round(mode.linf * 255)}/255, "
+            f"{mode.steps} steps"
+        )
+        cells = [f"{pt.mean(t):.0%}, {pt.worst(t):.0%}" for t, _ in TRANSFORMS]
+        prot, elig = pt.counts("jpeg85")
+        rows.append(
+            f"| {method(name)} | {name} | {shipped_name(name) or '-'} | {budget} | "
+            f"{pt.ssim:.4f} ({pt.ssim_min:.4f}) | " + " | ".join(cells) + f" | {prot}/{elig} | "
+            f"{pt.seconds_per_face:.1f} |"
+        )
+    return rows
+
+
+def comparison(points: dict[str, Point]) -> list[str]:
+    """Each shipped mode against the Fawkes curve at the same face SSIM."""
+    fawkes = [p for n, p in points.items() if method(n) == "fawkes"]
+    if len(fawkes) < 2:
+        return []
+    lines = []
+    for name, pt in points.items():
+        ours = shipped_name(name)
+        if method(name) != "cloaker" or ours is None:
+            continue
+        parts = []
+        for t, label in TRANSFORMS:
+            f, inside = interpolate(fawkes, pt.ssim, t)
+            ratio = f"{pt.mean(t) / f:.1f}x" if f > 0 else "Fawkes 0%"
+            note = "" if inside else " (outside Fawkes's measured range: its nearest point)"
+            parts.append(f"{label} {pt.mean(t):.0%} vs {f:.0%} = {ratio}{note}")
+        lines.append(
+            f"- **{ours}** (face SSIM {pt.ssim:.4f}) vs Fawkes at the same SSIM: "
+            + "; ".join(parts)
+        )
+    return lines
+
+
+def plot(points: dict[str, Point], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(TRANSFORMS), figsize=(5 * len(TRANSFORMS), 4.2), sharey=True)
+    styles = {"cloaker": ("tab:blue", "o"), "fawkes": ("tab:red", "s")}
+    for ax, (t, label) in zip(axes, TRANSFORMS, strict=True):
+        for m, (colour, marker) in styles.items():
+            curve = sorted((p for n, p in points.items() if method(n) == m), key=lambda p: p.ssim)
+            if not curve:
+                continue
+            xs = [p.ssim for p in curve]
+            ax.plot(xs, [p.mean(t) * 100 for p in curve], marker=marker, color=colour, label=m)
+            ax.plot(
+                xs,
+                [p.worst(t) * 100 for p in curve],
+                ls="--",
+                color=colour,
+                alpha=0.5,
+                label=f"{m}, worst held-out model",
+            )
+            for p in curve:
+                tag = shipped_name(p.name)
+                if tag:
+                    ax.annotate(
+                        tag,
+                        (p.ssim, p.mean(t) * 100),
+                        textcoords="offset points",
+                        xytext=(4, 4),
+                        fontsize=8,
+                        color=colour,
+                    )
+        ax.set_title(f"after {label}" if t != "raw" else "as uploaded (raw)")
+        ax.set_xlabel("face SSIM (luminance, native resolution; right = less visible)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("held-out protection, % of faces (mean over 4 legs)")
+    axes[0].set_ylim(-3, 103)
+    axes[-1].legend(fontsize=8, loc="upper right")
+    fig.suptitle("Leave one model out: protection against the model the cloak never saw")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(args: argparse.Namespace) -> str:
+    points = load(args.results)
+    if not points:
+        return f"{START}\nNo point has all {len(MODELS)} legs measured yet.\n{END}"
+    plot(points, args.plot)
+    any_doc = next(iter(next(iter(points.values())).legs.values()))
+    cmd = " ".join(["bench/curves.py", *sys.argv[1:]])
+    return "\n".join(
+        [
+            START,
+            f"Command: `.venv/bin/python {cmd}` (results cached in "
+            f"`{_rel(args.results)}/`, plot `{_rel(args.plot)}`)  ",
+            f"Probes: {len(any_doc['probes'])} photos of "
+            f"{len({p.split('/')[0] for p in any_doc['probes']})} identities; each point is "
+            f"measured {len(MODELS)} times, once per held-out model "
+            f"({', '.join(MODELS)}), the ensemble being the other three. "
+            f"Machine: {any_doc['machine']}.  ",
+            "Protection: share of the faces the held-out model verifies clean that it no "
+            "longer verifies once cloaked; mean over the four held-out models and the worst "
+            "of them. Face SSIM: luminance, main face box, native resolution.",
+            "",
+            f"![held-out protection against face SSIM]({_rel(args.plot)})",
+            "",
+            *table(points),
+            "",
+            *comparison(points),
+            END,
+        ]
+    )
+
+
+def _rel(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dir", type=Path)
+    ap.add_argument(
+        "--points",
+        default=",".join(POINTS),
+        type=lambda s: [p for p in s.split(",") if p],
+        help=f"points to measure (default all: {', '.join(POINTS)})",
+    )
+    ap.add_argument("--limit-identities", type=int, default=6)
+    ap.add_argument("--photos-per-identity", type=int, default=2)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--report-only", action="store_true", help="measure nothing; redraw")
+    ap.add_argument("--results", type=Path, default=ROOT / "bench/results/curves")
+    ap.add_argument("--plot", type=Path, default=ROOT / "docs/curves.png")
+    ap.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = ap.parse_args()
+    unknown = [p for p in args.points if p not in POINTS]
+    if unknown:
+        ap.error(f"unknown point(s) {', '.join(unknown)}; known: {', '.join(POINTS)}")
+    if not args.report_only:
+        run_legs(args, args.points)
+    text = report(args)
+    old = args.markdown.read_text() if args.markdown.exists() else ""
+    if START in old and END in old:
+        new = old[: old.index(START)] + text + old[old.index(END) + len(END) :]
+    else:
+        new = old + ("\n" if old else "") + text + "\n"
+    args.markdown.write_text(new)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

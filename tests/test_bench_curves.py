@@ -1,0 +1,91 @@
+"""bench/curves.py's report from cached legs: the table, the equal-SSIM comparison and the
+plot are derived correctly (the measuring itself is the benchmark's job, not a test's)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def curves():
+    spec = importlib.util.spec_from_file_location("bench_curves", ROOT / "bench" / "curves.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_curves"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def _leg(curves, point: str, held: str, protected: int, ssims: list[float]) -> dict:
+    transforms = [t for t, _ in curves.TRANSFORMS]
+    return {
+        "point": point,
+        "params": curves.params(curves.POINTS[point]),
+        "held_out": held,
+        "probes": ["a/1.jpg", "a/2.jpg", "b/1.jpg", "b/2.jpg"],
+        "machine": "test",
+        "summary": {
+            "scores": [
+                {
+                    "name": held,
+                    "eligible": dict.fromkeys(transforms, 4),
+                    "protected": dict.fromkeys(transforms, protected),
+                    "protection": dict.fromkeys(transforms, protected / 4),
+                }
+            ]
+        },
+        "records": [{"face_ssim": s, "seconds": 2.0, "faces": 1} for s in ssims],
+    }
+
+
+def test_report_interpolates_fawkes_at_our_ssim_and_draws(curves, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    # ours: low at SSIM 0.98 protects 1/4 on every leg, mid at 0.96 protects 3/4 (2/4 on
+    # one leg); Fawkes: 0/4 at 0.99 and 1/4 at 0.95 -> at 0.96 it interpolates to 18.75%.
+    legs = {
+        "b0.006": (1, [0.98]),
+        "b0.012": (3, [0.96]),
+        "fawkes-low": (0, [0.99]),
+        "fawkes": (1, [0.95]),
+    }
+    for point, (prot, ssims) in legs.items():
+        for held in curves.MODELS:
+            n = 2 if (point == "b0.012" and held == "sface") else prot
+            doc = _leg(curves, point, held, n, ssims)
+            (results / f"{point}__{held}.json").write_text(json.dumps(doc))
+    # A leg computed with other parameters is stale and must not count.
+    stale = _leg(curves, "b0.020", "sface", 4, [0.9])
+    stale["params"] = {"dssim": 1.0}
+    (results / "b0.020__sface.json").write_text(json.dumps(stale))
+
+    args = argparse.Namespace(results=results, plot=tmp_path / "curves.png")
+    text = curves.report(args)
+    assert set(curves.load(results)) == set(legs)
+    assert "| cloaker | b0.012 | mid |" in text and "0.9600 (0.9600)" in text
+    assert "69%, 50%" in text  # mid: mean of 75, 75, 50, 75; worst 50
+    assert "| fawkes | fawkes-low | fawkes-low |" in text
+    mid_line = next(line for line in text.splitlines() if line.startswith("- **mid**"))
+    assert "JPEG q85 69% vs 19% = 3.7x" in mid_line
+    low_line = next(line for line in text.splitlines() if line.startswith("- **low**"))
+    assert "JPEG q85 25% vs 6% = 4.0x" in low_line
+    assert args.plot.stat().st_size > 10_000
+
+
+def test_interpolation_outside_the_measured_range_says_so(curves) -> None:
+    pts = [
+        curves.Point("fawkes-low", {h: _leg(curves, "fawkes-low", h, 0, [0.99]) for h in "ab"}),
+        curves.Point("fawkes", {h: _leg(curves, "fawkes", h, 2, [0.97]) for h in "ab"}),
+    ]
+    for p in pts:  # the fake legs are named "a" and "b"
+        for h, doc in p.legs.items():
+            doc["summary"]["scores"][0]["name"] = h
+    assert curves.interpolate(pts, 0.98, "raw") == (pytest.approx(0.25), True)
+    assert curves.interpolate(pts, 0.95, "raw") == (pytest.approx(0.5), False)
