@@ -46,8 +46,9 @@ START, END = "<!-- curves:start -->", "<!-- curves:end -->"
 OURS: dict[str, Mode] = {
     "b0.006": replace(MODES["low"], name="b0.006"),
     "b0.012": replace(MODES["mid"], name="b0.012"),
+    "b0.016": Mode("b0.016", linf=14 / 255, dssim=0.016, steps=35, target=1.8, chroma=0.3),
     "b0.020": replace(MODES["high"], name="b0.020"),
-    "b0.030": Mode("b0.030", linf=20 / 255, dssim=0.03, steps=40, target=2.0),
+    "b0.030": Mode("b0.030", linf=20 / 255, dssim=0.03, steps=40, target=2.0, chroma=0.3),
 }
 # Transfer levers, each on its own against one baseline (not on the curves): mid's
 # budget with a free-colour cloak, as mid was before the chroma limit.
@@ -57,6 +58,7 @@ LEVERS: dict[str, Mode] = {
     "mid+ti": replace(RGB_MID, name="mid+ti", smooth=0.02),
     "mid+noise": replace(RGB_MID, name="mid+noise", noise=0.03),
     "mid+tex": replace(MODES["mid"], name="mid+tex", texture=1.0),
+    "high+ti": replace(MODES["high"], name="high+ti", smooth=0.02),
 }
 POINTS: dict[str, Mode | FawkesMode] = {**OURS, **FAWKES_MODES, **LEVERS}
 
@@ -199,7 +201,16 @@ class Point:
 
     @property
     def seconds_per_face(self) -> float:
-        return statistics.fmean(r["seconds"] / max(1, r["faces"]) for r in self.records())
+        """CPU seconds per face: with one torch thread, the wall-clock time on an idle core,
+        and unlike wall-clock time not inflated by benchmarks running side by side."""
+        return statistics.fmean(
+            (r.get("cpu_seconds") or r["seconds"]) / max(1, r["faces"]) for r in self.records()
+        )
+
+    @property
+    def colour_shift(self) -> str:
+        shifts = [r["face_colour_shift"] for r in self.records() if r.get("face_colour_shift")]
+        return f"{statistics.fmean(shifts):.1f} ({max(shifts):.1f})" if shifts else "n/a"
 
 
 def load(results: Path) -> dict[str, Point]:
@@ -226,29 +237,57 @@ def interpolate(curve: list[Point], ssim: float, transform: str) -> tuple[float,
     raise AssertionError("unreachable")
 
 
-def table(points: dict[str, Point]) -> list[str]:
-    head = (
-        "| method | point | mode | budget | face SSIM mean (min) | "
-        + " | ".join(f"{label}: mean, worst" for _t, label in TRANSFORMS)
-        + " | q85 protected / eligible | s per face |"
+def describe(mode: Mode | FawkesMode) -> str:
+    if isinstance(mode, FawkesMode):
+        return f"DSSIM {mode.th} (112-px crop), {mode.steps} steps"
+    text = (
+        f"DSSIM {mode.dssim} (face region, 112 px), L-inf {round(mode.linf * 255)}/255, "
+        f"{mode.steps} steps"
     )
-    rows = [head, "|" + " --- |" * (7 + len(TRANSFORMS))]
-    for name, pt in sorted(points.items(), key=lambda kv: (method(kv[0]), -kv[1].ssim)):
-        mode = POINTS[name]
-        budget = (
-            f"DSSIM {mode.th} (112-px crop), {mode.steps} steps"
-            if isinstance(mode, FawkesMode)
-            else f"DSSIM {mode.dssim} (face region, 112 px), L-inf {round(mode.linf * 255)}/255, "
-            f"{mode.steps} steps"
-        )
+    extras = {
+        "chroma": f"colour x{mode.chroma}",
+        "smooth": f"gradient smoothing {mode.smooth}",
+        "noise": f"model noise {mode.noise}",
+        "texture": f"texture mask ^{mode.texture}",
+    }
+    for key in params(mode):
+        if key in extras:
+            text += f", {extras[key]}"
+    return text
+
+
+def table(
+    points: dict[str, Point], methods: tuple[str, ...], extra: tuple[str, ...] = ()
+) -> list[str]:
+    head = (
+        "| method | point | mode | budget | face SSIM mean (min) | colour shift mean (max) | "
+        + " | ".join(f"{label}: mean, worst" for _t, label in TRANSFORMS)
+        + " | q85 protected / eligible | CPU s per face |"
+    )
+    rows = [head, "|" + " --- |" * (8 + len(TRANSFORMS))]
+    chosen = {n: p for n, p in points.items() if method(n) in methods or n in extra}
+    for name, pt in sorted(chosen.items(), key=lambda kv: (method(kv[0]), -kv[1].ssim)):
         cells = [f"{pt.mean(t):.0%}, {pt.worst(t):.0%}" for t, _ in TRANSFORMS]
         prot, elig = pt.counts("jpeg85")
         rows.append(
-            f"| {method(name)} | {name} | {shipped_name(name) or '-'} | {budget} | "
-            f"{pt.ssim:.4f} ({pt.ssim_min:.4f}) | " + " | ".join(cells) + f" | {prot}/{elig} | "
-            f"{pt.seconds_per_face:.1f} |"
+            f"| {method(name)} | {name} | {shipped_name(name) or '-'} | {describe(POINTS[name])} | "
+            f"{pt.ssim:.4f} ({pt.ssim_min:.4f}) | {pt.colour_shift} | "
+            + " | ".join(cells)
+            + f" | {prot}/{elig} | {pt.seconds_per_face:.1f} |"
         )
     return rows
+
+
+def legs(points: dict[str, Point]) -> list[str]:
+    """Per held-out model, after JPEG q85: where each point's mean comes from."""
+    lines = []
+    for name, pt in points.items():
+        if method(name) == "lever":
+            continue
+        per = pt.protection("jpeg85")
+        tag = shipped_name(name) or name
+        lines.append(f"- {tag}: " + ", ".join(f"{h} {v:.0%}" for h, v in per.items()))
+    return lines
 
 
 def comparison(points: dict[str, Point]) -> list[str]:
@@ -308,10 +347,23 @@ def plot(points: dict[str, Point], path: Path) -> None:
                         fontsize=8,
                         color=colour,
                     )
+        for name, p in points.items():
+            if method(name) == "lever" and name != "rgb-mid":
+                ax.plot(p.ssim, p.mean(t) * 100, marker="x", color="grey", ls="none")
+                ax.annotate(
+                    name,
+                    (p.ssim, p.mean(t) * 100),
+                    textcoords="offset points",
+                    xytext=(4, -10),
+                    fontsize=7,
+                    color="grey",
+                )
+        ax.margins(x=0.1)
         ax.set_title(f"after {label}" if t != "raw" else "as uploaded (raw)")
         ax.set_xlabel("face SSIM (luminance, native resolution; right = less visible)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("held-out protection, % of faces (mean over 4 legs)")
+    axes[-1].plot([], [], marker="x", color="grey", ls="none", label="a lever on its own")
     axes[0].set_ylim(-3, 103)
     axes[-1].legend(fontsize=8, loc="upper right")
     fig.suptitle("Leave one model out: protection against the model the cloak never saw")
@@ -340,13 +392,27 @@ def report(args: argparse.Namespace) -> str:
             f"Machine: {any_doc['machine']}.  ",
             "Protection: share of the faces the held-out model verifies clean that it no "
             "longer verifies once cloaked; mean over the four held-out models and the worst "
-            "of them. Face SSIM: luminance, main face box, native resolution.",
+            "of them. Face SSIM: luminance, main face box, native resolution. Colour shift: "
+            "99th percentile of the chroma change over the face box, 0-255 (a changed iris or "
+            "lip colour; luminance SSIM cannot see it; n/a for runs made before it was "
+            "recorded). CPU s per face: process CPU time with one torch thread.",
             "",
             f"![held-out protection against face SSIM]({_rel(args.plot)})",
             "",
-            *table(points),
+            *table(points, ("cloaker", "fawkes")),
             "",
             *comparison(points),
+            "",
+            "Protection after JPEG q85 by held-out model:",
+            "",
+            *legs(points),
+            "",
+            "Transfer levers, each on its own at mid's budget (`rgb-mid` is mid with a "
+            "free-colour cloak, the baseline the first levers were measured against; `b0.012` "
+            "is the shipped mid; `high+ti` is smoothing at high's budget, to compare with mid "
+            "at equal face SSIM):",
+            "",
+            *table(points, ("lever",), extra=("b0.012",)),
             END,
         ]
     )
