@@ -51,14 +51,14 @@ def test_report_interpolates_fawkes_at_our_ssim_and_draws(curves, tmp_path: Path
     # ours: low at SSIM 0.98 protects 1/4 on every leg, mid at 0.96 protects 3/4 (2/4 on
     # one leg); Fawkes: 0/4 at 0.99 and 1/4 at 0.95 -> at 0.96 it interpolates to 18.75%.
     legs = {
-        "b0.006": (1, [0.98]),
-        "b0.012": (3, [0.96]),
+        "t0.012": (1, [0.98]),
+        "t0.020": (3, [0.96]),
         "fawkes-low": (0, [0.99]),
         "fawkes": (1, [0.95]),
     }
     for point, (prot, ssims) in legs.items():
         for held in curves.MODELS:
-            n = 2 if (point == "b0.012" and held == "sface") else prot
+            n = 2 if (point == "t0.020" and held == "sface") else prot
             doc = _leg(curves, point, held, n, ssims)
             (results / f"{point}__{held}.json").write_text(json.dumps(doc))
     # A leg computed with other parameters is stale and must not count.
@@ -66,16 +66,22 @@ def test_report_interpolates_fawkes_at_our_ssim_and_draws(curves, tmp_path: Path
     stale["params"] = {"dssim": 1.0}
     (results / "b0.020__sface.json").write_text(json.dumps(stale))
 
-    args = argparse.Namespace(results=results, plot=tmp_path / "curves.png")
+    args = argparse.Namespace(
+        results=results,
+        plot=tmp_path / "curves.png",
+        dir=Path("faces"),
+        limit_identities=2,
+        photos_per_identity=2,
+    )
     text = curves.report(args)
     assert set(curves.load(results)) == set(legs)
-    assert "| cloaker | b0.012 | mid |" in text and "0.9600 (0.9600)" in text
+    assert "| cloaker | t0.020 | mid |" in text and "0.9600 (0.9600)" in text
     assert "69%, 50%" in text  # mid: mean of 75, 75, 50, 75; worst 50
     assert "| fawkes | fawkes-low | fawkes-low |" in text
     mid_line = next(line for line in text.splitlines() if line.startswith("- **mid**"))
-    assert "JPEG q85 69% vs 19% = 3.7x" in mid_line
+    assert "after JPEG q85: 69% (11/16); Fawkes interpolated at that SSIM: 19%; 3.7x" in mid_line
     low_line = next(line for line in text.splitlines() if line.startswith("- **low**"))
-    assert "JPEG q85 25% vs 6% = 4.0x" in low_line
+    assert "25% (4/16); Fawkes interpolated at that SSIM: 6%; 4.0x" in low_line
     assert args.plot.stat().st_size > 10_000
 
 

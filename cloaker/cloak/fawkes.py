@@ -1,8 +1,9 @@
 """The Fawkes v1.0.2 baseline, as its code does it, on our extractors (``--mode fawkes``).
 
 Shan et al., "Fawkes: Protecting Privacy against Unauthorized Deep Learning Models",
-USENIX Security 2020. Mode "mid" parameters: DSSIM threshold 0.012, 75 Adadelta steps at
-lr 20, per-pixel clip +-15/255. Per face:
+USENIX Security 2020. Its presets are ``cloaker.cloak.modes.FAWKES_MODES`` (low, mid, high);
+the defaults here are mid's: DSSIM threshold 0.012, 75 Adadelta steps at lr 20. Per-pixel
+clip +-15/255. Per face:
   crop   MTCNN box (no landmark alignment) padded to a square with a 30-px margin, resized to
          112 x 112; each extractor sees that crop resized to its own input size
   param  x = (tanh(w) / (2 - 1e-6) + 0.5) * 255, w = atanh(...) + U(-1e-4, 1e-4)
