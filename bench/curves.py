@@ -63,6 +63,7 @@ LEVERS: dict[str, Mode] = {
     "mid+ti": replace(RGB_MID, name="mid+ti", smooth=0.02),
     "mid+noise": replace(RGB_MID, name="mid+noise", noise=0.03),
     "mid+tex": replace(UNSMOOTHED["b0.012"], name="mid+tex", texture=1.0),
+    "low+feat": replace(SMOOTHED["t0.012"], name="low+feat", feature=1.0),
 }
 POINTS: dict[str, Mode | FawkesMode] = {**SMOOTHED, **UNSMOOTHED, **FAWKES_MODES, **LEVERS}
 
@@ -127,7 +128,7 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
-    for held in MODELS:
+    for held in args.held:
         todo = [p for p in points if cached(args.results, p, held) is None]
         if not todo:
             continue
@@ -257,6 +258,7 @@ def describe(mode: Mode | FawkesMode) -> str:
         "smooth": f"gradient smoothing {mode.smooth}",
         "noise": f"model noise {mode.noise}",
         "texture": f"texture mask ^{mode.texture}",
+        "feature": f"middle-layer loss x{mode.feature}",
     }
     for key in params(mode):
         if key in extras:
@@ -433,7 +435,8 @@ def report(args: argparse.Namespace) -> str:
             "",
             "Transfer levers, each on its own, at DSSIM 0.012 (`rgb-mid`: the baseline they "
             "were measured against, a free-colour cloak without smoothing; `b0.012`: the same "
-            "with the colour limit; `t0.012`: the same with smoothing, as shipped):",
+            "with the colour limit; `t0.012`: the same with smoothing, shipped as low; "
+            "`low+feat`: low plus the middle-layer loss):",
             "",
             *table(points, ("lever",), extra=("b0.012", "t0.012")),
             END,
@@ -459,14 +462,23 @@ def main() -> None:
     ap.add_argument("--photos-per-identity", type=int, default=2)
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument(
+        "--held",
+        default=",".join(MODELS),
+        type=lambda s: [m for m in s.split(",") if m],
+        help="which legs to measure (held-out models; default all: split a run across "
+        "processes with this)",
+    )
     ap.add_argument("--report-only", action="store_true", help="measure nothing; redraw")
     ap.add_argument("--results", type=Path, default=ROOT / "bench/results/curves")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs/curves.png")
     ap.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args()
-    unknown = [p for p in args.points if p not in POINTS]
+    unknown = [p for p in args.points if p not in POINTS] + [
+        m for m in args.held if m not in MODELS
+    ]
     if unknown:
-        ap.error(f"unknown point(s) {', '.join(unknown)}; known: {', '.join(POINTS)}")
+        ap.error(f"unknown point(s) or model(s): {', '.join(unknown)}")
     if not args.report_only:
         run_legs(args, args.points)
     text = report(args)

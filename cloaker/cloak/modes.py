@@ -29,6 +29,7 @@ class Mode:
     (0 = off; see ``cloaker.cloak.optimizer.texture_mask``). chroma: the colour part of the
     cloak (what is left after its luminance part) is scaled by this factor (1 = free RGB,
     0 = luminance only); irises and lips change colour visibly long before SSIM objects.
+    feature: weight of a feature-level loss on a middle layer of every surrogate (0 = off).
     """
 
     name: str
@@ -42,6 +43,7 @@ class Mode:
     noise: float = 0.0
     texture: float = 0.0
     chroma: float = 1.0
+    feature: float = 0.0
 
 
 # Chosen from the leave-one-model-out curves (bench/curves.py; BENCHMARKS.md has the table

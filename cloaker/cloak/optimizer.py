@@ -194,7 +194,16 @@ def optimize(
             crops = random_transform(warp(x, mats, ext.size), rng)
             if mode.noise:
                 crops = crops + mode.noise * torch.randn_like(crops)
-            emb = ext.embed(crops)
+            if mode.feature:
+                # Feature-level loss: push a middle layer away from the clean face's
+                # (seen through the same jittered alignment).
+                emb, mid = ext.embed_with_middle(crops)
+                with torch.no_grad():
+                    _, mid0 = ext.embed_with_middle(warp(base, mats, ext.size))
+                sim = F.cosine_similarity(mid.flatten(1), mid0.flatten(1), dim=1)
+                loss = loss + mode.feature * sim.mean()
+            else:
+                emb = ext.embed(crops)
             cos = (emb * clean[name]).sum(1)
             if mode.hinge:
                 # cos <-> distance on unit vectors: d^2 = 2 - 2 cos.

@@ -8,10 +8,14 @@ extractor's ``template`` in crop pixel coordinates.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 import torch
 from torch import nn
+
+Sink = Callable[[torch.Tensor], None]
 
 
 class Extractor(nn.Module):
@@ -45,6 +49,29 @@ class Extractor(nn.Module):
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         return self.embed(crops)
+
+    def embed_with_middle(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``embed(crops)`` and the activations (B, ...) of a layer about half-way through
+        the network, for feature-level losses (layers of different networks agree more
+        than their embeddings do)."""
+        seen: list[torch.Tensor] = []
+        with self._tap(seen.append):
+            emb = self.embed(crops)
+        if not seen:
+            raise RuntimeError(f"{self.name}: the middle layer did not run")
+        return emb, seen[-1]
+
+    def middle_module(self) -> nn.Module:
+        """The module whose output ``embed_with_middle`` returns (subclasses choose)."""
+        raise NotImplementedError(f"{self.name} has no middle layer to tap")
+
+    @contextlib.contextmanager
+    def _tap(self, sink: Sink) -> Iterator[None]:
+        handle = self.middle_module().register_forward_hook(lambda _m, _i, out: sink(out))
+        try:
+            yield
+        finally:
+            handle.remove()
 
     @classmethod
     def template_tensor(cls) -> torch.Tensor:

@@ -211,6 +211,9 @@ class DlibResNet(Extractor):
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(cin, EMBEDDING_DIM, bias=False)
 
+    def middle_module(self) -> nn.Module:
+        return self.blocks[len(self.blocks) // 2]
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (SIZE, SIZE):
             raise ValueError(f"dlib_resnet needs {SIZE}x{SIZE} crops, got {tuple(x.shape)}")

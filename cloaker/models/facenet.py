@@ -297,6 +297,9 @@ class FaceNet(Extractor):
         """Stays in eval mode: batch norm and dropout must behave as at inference."""
         return super().train(False)
 
+    def middle_module(self) -> nn.Module:
+        return self.net.mixed_6a  # the reduction after the first Inception stage (8x8 at 160 px)
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, 160, 160) RGB in [0, 1] -> (B, 128) raw (un-normalised) embeddings."""
         if x.shape[-2:] != (self.size, self.size):

@@ -11,6 +11,8 @@ normalised embeddings.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,7 +20,7 @@ import torch
 
 from cloaker.device import pick_device
 from cloaker.errors import ModelError
-from cloaker.models.base import Extractor
+from cloaker.models.base import Extractor, Sink
 from cloaker.models.manager import require
 from cloaker.models.tflite_reader import TFLiteModel, read_tflite
 from cloaker.models.tflite_torch import TFLiteModule
@@ -89,6 +91,14 @@ class MobileFaceNetTorch(Extractor):
         super().__init__()
         self.graph = graph
         self.eval()
+
+    @contextlib.contextmanager
+    def _tap(self, sink: Sink) -> Iterator[None]:
+        self.graph.tap = (self.graph.middle_output(), sink)
+        try:
+            yield
+        finally:
+            self.graph.tap = None
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (SIZE, SIZE):

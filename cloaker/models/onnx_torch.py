@@ -18,6 +18,7 @@ do not fold raise ``ModelError`` at build time, never a silent approximation.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +132,8 @@ class OnnxModule(nn.Module):
         self.steps: list[Step] = []
         self._nbuf = 0
         self._compile(model, fold_bn)
+        # (tensor name, sink): forward hands that tensor to sink (feature-level losses).
+        self.tap: tuple[str, Callable[[torch.Tensor], None]] | None = None
 
     # -- build ----------------------------------------------------------------------------
     def _buffer(self, array: np.ndarray) -> tuple[str, str]:
@@ -307,6 +310,11 @@ class OnnxModule(nn.Module):
             return getattr(self, ref[1])
         return env[ref]
 
+    def middle_output(self) -> str:
+        """The output tensor of the convolution half-way through the graph."""
+        convs = [s for s in self.steps if s.kind == "Conv"]
+        return convs[len(convs) // 2].output
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         env: dict[str, torch.Tensor] = {self.input_name: x}
         for step in self.steps:
@@ -339,6 +347,8 @@ class OnnxModule(nn.Module):
             else:  # Identity
                 y = args[0]
             env[step.output] = y
+            if self.tap is not None and step.output == self.tap[0]:
+                self.tap[1](y)
             for name in step.free:
                 env.pop(name, None)
         return env[self.output_name]

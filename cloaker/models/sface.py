@@ -22,6 +22,8 @@ RGB 0..255; the graph itself computes (x - 127.5) / 128.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,7 +31,7 @@ import torch
 
 from cloaker.device import pick_device
 from cloaker.errors import ModelError
-from cloaker.models.base import Extractor
+from cloaker.models.base import Extractor, Sink
 from cloaker.models.manager import require
 from cloaker.models.onnx_reader import OnnxModel, read_onnx
 from cloaker.models.onnx_torch import OnnxModule
@@ -85,6 +87,14 @@ class SFaceTorch(Extractor):
         super().__init__()
         self.graph = graph
         self.eval()
+
+    @contextlib.contextmanager
+    def _tap(self, sink: Sink) -> Iterator[None]:
+        self.graph.tap = (self.graph.middle_output(), sink)
+        try:
+            yield
+        finally:
+            self.graph.tap = None
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (SIZE, SIZE):

@@ -19,6 +19,7 @@ makes the forward and backward passes much faster on CPU.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -231,6 +232,8 @@ class TFLiteModule(nn.Module):
                 raise ModelError(f"tensor {t.index} ({t.name}): only plain float32 is supported")
         compiler = _Compiler(model, fuse_prelu)
         self.steps = compiler.compile()
+        # (tensor index, sink): forward hands that tensor to sink (feature-level losses).
+        self.tap: tuple[int, Callable[[torch.Tensor], None]] | None = None
         for name, array in compiler.consts.items():
             self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(array)))
         self.input_index = model.inputs[0]
@@ -255,6 +258,11 @@ class TFLiteModule(nn.Module):
     def _operand(self, step: Step, slot: int, values: dict[int, torch.Tensor]) -> torch.Tensor:
         t = step.inputs[slot]
         return getattr(self, step.consts[str(slot)]) if t is None else values[t]
+
+    def middle_output(self) -> int:
+        """The output tensor of the convolution half-way through the graph."""
+        convs = [s for s in self.steps if s.kind in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+        return convs[len(convs) // 2].output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values: dict[int, torch.Tensor] = {self.input_index: x}
@@ -281,6 +289,8 @@ class TFLiteModule(nn.Module):
                     if y.ndim == 4:
                         y = y.permute(0, 3, 1, 2)
             values[step.output] = y
+            if self.tap is not None and step.output == self.tap[0]:
+                self.tap[1](y)
             for t in step.free:
                 del values[t]
         return values[self.output_index]
