@@ -337,7 +337,7 @@ def plot(points: dict[str, Point], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(TRANSFORMS), figsize=(5 * len(TRANSFORMS), 4.2), sharey=True)
+    fig, axes = plt.subplots(1, len(TRANSFORMS), figsize=(5 * len(TRANSFORMS), 4.8), sharey=True)
     styles = {
         "cloaker": ("tab:blue", "o"),
         "no smoothing": ("tab:cyan", "^"),
@@ -387,9 +387,10 @@ def plot(points: dict[str, Point], path: Path) -> None:
     axes[0].set_ylabel("held-out protection, % of faces (mean over 4 legs)")
     axes[-1].plot([], [], marker="x", color="grey", ls="none", label="a lever on its own")
     axes[0].set_ylim(-3, 103)
-    axes[-1].legend(fontsize=8, loc="upper right")
+    handles, labels = axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
     fig.suptitle("Leave one model out: protection against the model the cloak never saw")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
