@@ -45,7 +45,7 @@ START, END = "<!-- curves:start -->", "<!-- curves:end -->"
 # modes move. Shipped family: gradient smoothing on, colour limited.
 SMOOTHED: dict[str, Mode] = {
     "t0.012": Mode("t0.012", 12 / 255, 0.012, 30, 1.6, chroma=0.3, smooth=0.02),
-    "t0.020": Mode("t0.020", 16 / 255, 0.02, 30, 2.0, chroma=0.3, smooth=0.02),
+    "t0.020": Mode("t0.020", 16 / 255, 0.02, 20, 2.0, chroma=0.3, smooth=0.02),
     "t0.030": Mode("t0.030", 20 / 255, 0.03, 40, 2.0, chroma=0.3, smooth=0.02),
 }
 # The same without smoothing (the modes shipped before the curves).
@@ -64,6 +64,7 @@ LEVERS: dict[str, Mode] = {
     "mid+noise": replace(RGB_MID, name="mid+noise", noise=0.03),
     "mid+tex": replace(UNSMOOTHED["b0.012"], name="mid+tex", texture=1.0),
     "low+feat": replace(SMOOTHED["t0.012"], name="low+feat", feature=1.0),
+    "mid@30": replace(SMOOTHED["t0.020"], name="mid@30", steps=30),
     "mid@40": replace(SMOOTHED["t0.020"], name="mid@40", steps=40),
 }
 POINTS: dict[str, Mode | FawkesMode] = {**SMOOTHED, **UNSMOOTHED, **FAWKES_MODES, **LEVERS}
@@ -440,8 +441,8 @@ def report(args: argparse.Namespace) -> str:
             "were measured against, DSSIM 0.012 with a free-colour cloak, no smoothing; "
             "`b0.012`: the same "
             "with the colour limit; `t0.012`: the same with smoothing, shipped as low; "
-            "`low+feat`: low plus the middle-layer loss; `mid@40`: mid with 40 steps instead "
-            "of 30):",
+            "`low+feat`: low plus the middle-layer loss; `mid@30`, `mid@40`: mid with 30 or "
+            "40 steps instead of 20):",
             "",
             *table(points, ("lever",), extra=("b0.012", "t0.012")),
             END,
