@@ -175,11 +175,15 @@ class Point:
     name: str
     legs: dict[str, dict]  # held-out model -> cached document
 
+    def score(self, held: str) -> dict:
+        """The held-out model's score in that leg's summary."""
+        return next(s for s in self.legs[held]["summary"]["scores"] if s["name"] == held)
+
     def protection(self, transform: str) -> dict[str, float]:
         """Per held-out model: the share of eligible faces it no longer verifies."""
         out = {}
-        for held, doc in self.legs.items():
-            score = next(s for s in doc["summary"]["scores"] if s["name"] == held)
+        for held in self.legs:
+            score = self.score(held)
             p = score["protection"].get(transform)
             if p is not None:
                 out[held] = p
@@ -187,8 +191,8 @@ class Point:
 
     def counts(self, transform: str) -> tuple[int, int]:
         prot = elig = 0
-        for held, doc in self.legs.items():
-            score = next(s for s in doc["summary"]["scores"] if s["name"] == held)
+        for held in self.legs:
+            score = self.score(held)
             prot += score["protected"][transform]
             elig += score["eligible"][transform]
         return prot, elig

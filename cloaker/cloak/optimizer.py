@@ -30,7 +30,7 @@ from cloaker.align import warp
 from cloaker.cloak.eot import jitter_matrices, random_transform
 from cloaker.cloak.modes import Mode
 from cloaker.cloak.region import Region
-from cloaker.cloak.ssim import ssim_map
+from cloaker.cloak.ssim import gaussian_blur, luminance, ssim_map
 from cloaker.errors import CancelledError
 from cloaker.models.base import Extractor
 
@@ -93,15 +93,11 @@ def box_mask(boxes: np.ndarray, hw: tuple[int, int], feather: float = 0.08) -> t
     return torch.from_numpy(mask.astype(np.float32))[None, None]
 
 
-LUMA = (0.299, 0.587, 0.114)
-
-
 def limit_chroma(d: torch.Tensor, factor: float) -> torch.Tensor:
     """Scale the colour part of an RGB perturbation (1, 3, h, w): its luminance part
     (the same change on R, G and B, of the perturbation's luma) is kept, the rest is
     multiplied by ``factor``."""
-    w = torch.tensor(LUMA, dtype=d.dtype, device=d.device).view(1, 3, 1, 1)
-    y = (d * w).sum(1, keepdim=True)
+    y = luminance(d)
     return y + factor * (d - y)
 
 
@@ -118,7 +114,7 @@ def texture_mask(base: torch.Tensor, boxes: np.ndarray, power: float) -> torch.T
     everywhere. Local contrast is the standard deviation in a Gaussian window the size of
     SSIM's at face scale (sigma 1.5 px at 112 px); it is raised to ``power`` and divided by
     its 90th percentile inside the face boxes."""
-    y = (0.299 * base[:, 0:1] + 0.587 * base[:, 1:2] + 0.114 * base[:, 2:3]).detach()
+    y = luminance(base).detach()
     short = float(np.min(boxes[:, 2:] - boxes[:, :2]))
     sigma = max(0.5, 1.5 * short / 112)
     mu = gaussian_blur(y, sigma)
@@ -129,18 +125,6 @@ def texture_mask(base: torch.Tensor, boxes: np.ndarray, power: float) -> torch.T
         inside[..., y0:y1, x0:x1] = True
     top = torch.quantile(m[inside], 0.9).clamp_min(1e-6)
     return (m / top).clamp(TEXTURE_FLOOR, 1.0)
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, C, h, w), borders replicated."""
-    r = max(1, round(3 * sigma))
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.pad(x, (r, r, r, r), mode="replicate")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def _fit(a: int, b: int, n: int, k: int = 11) -> tuple[int, int]:

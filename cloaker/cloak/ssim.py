@@ -25,6 +25,16 @@ def _window(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -
     return g / g.sum()
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, C, h, w) over 3 sigma a side, borders replicated."""
+    r = max(1, round(3 * sigma))
+    g = _window(2 * r + 1, sigma, x.device, x.dtype)
+    c = x.shape[1]
+    x = F.pad(x, (r, r, r, r), mode="replicate")
+    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 def ssim_map(a: torch.Tensor, b: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Per-pixel SSIM of single-channel images ``a``, ``b``: (B, 1, H, W) in [0, 1] ->
     (B, 1, H - size + 1, W - size + 1) ("valid" window positions only)."""

@@ -33,7 +33,7 @@ from typing import Protocol
 
 import numpy as np
 
-from cloaker.cloak.modes import AnyMode
+from cloaker.cloak.modes import AnyMode, resolve_mode
 from cloaker.cloak.pipeline import CloakInfo
 from cloaker.detect import Face
 from cloaker.errors import CloakerError
@@ -175,7 +175,7 @@ def evaluate(
     result = Evaluation(
         models={n: (roles[n], float(m.threshold)) for n, m in models.items()},
         transforms=[(t.name, t.label) for t in transforms],
-        modes=[_label(m) for m in modes],
+        modes=[resolve_mode(m).name for m in modes],
         device=str(engine.device),
         seed=seed,
     )
@@ -208,7 +208,7 @@ def evaluate(
         for mode in modes:
             t0, c0 = time.perf_counter(), time.process_time()
             out, _info = engine.cloak_array(probe.rgb, mode, seed=seed)
-            mode_label = _label(mode)
+            mode_label = resolve_mode(mode).name
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             fs = metrics.face_ssim(probe.rgb, out, probe.face.box)
             rec = Record(
@@ -278,11 +278,6 @@ def _ratios(rec: Record, models: Mapping[str, Extractor]) -> str:
         for n, m in models.items()
         if "raw" in rec.cloaked[n]
     )
-
-
-def _label(mode: AnyMode) -> str:
-    """A mode's name: modes given as objects (budget sweeps) are reported by their name."""
-    return mode if isinstance(mode, str) else mode.name
 
 
 def _natural(name: str) -> list[object]:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from cloaker.align import crop_matrices, to_tensor, warp
-from cloaker.cloak.ssim import luminance, ssim_map
+from cloaker.cloak.ssim import gaussian_blur, luminance, ssim_map
 from cloaker.models.base import Extractor
 
 WINDOW = 11  # SSIM window side: regions smaller than this are grown to fit
@@ -66,8 +66,6 @@ def face_colour_shift(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> float:
     of the change in chroma (Cb, Cr; BT.601), after a blur the size of SSIM's window at face
     scale (colour is seen at low resolution, so chroma noise that averages out is not
     counted). A changed iris or lip colour shows here; luminance SSIM cannot see it."""
-    from cloaker.cloak.optimizer import gaussian_blur
-
     _check_pair(a, b)
     x0, y0, x1, y1 = box_pixels(box, a.shape[:2])
     diff = to_tensor(b[y0:y1, x0:x1]) - to_tensor(a[y0:y1, x0:x1])

@@ -85,3 +85,31 @@ class Extractor(nn.Module):
     @classmethod
     def matches(cls, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return cls.distance(a, b) < cls.threshold
+
+
+class GraphExtractor(Extractor):
+    """An extractor replayed from a foreign graph held as ``graph`` (our TFLite or ONNX
+    replay: frozen buffers, any batch size). Subclasses map crops in [0, 1] to the graph's
+    input in ``_prepare``. The middle layer is tapped inside the replay, which has no
+    submodules to hook."""
+
+    def __init__(self, graph: nn.Module) -> None:
+        super().__init__()
+        self.graph = graph
+        self.eval()
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (self.size, self.size):
+            raise ValueError(f"expected {self.size}x{self.size} crops, got {tuple(x.shape)}")
+        return self.graph(self._prepare(x))
+
+    @contextlib.contextmanager
+    def _tap(self, sink: Sink) -> Iterator[None]:
+        self.graph.tap = (self.graph.middle_output(), sink)
+        try:
+            yield
+        finally:
+            self.graph.tap = None

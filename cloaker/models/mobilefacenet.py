@@ -11,8 +11,6 @@ normalised embeddings.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,7 +18,7 @@ import torch
 
 from cloaker.device import pick_device
 from cloaker.errors import ModelError
-from cloaker.models.base import Extractor, Sink
+from cloaker.models.base import Extractor, GraphExtractor
 from cloaker.models.manager import require
 from cloaker.models.tflite_reader import TFLiteModel, read_tflite
 from cloaker.models.tflite_torch import TFLiteModule
@@ -68,7 +66,7 @@ def check_graph(model: TFLiteModel, path: Path) -> None:
         )
 
 
-class MobileFaceNetTorch(Extractor):
+class MobileFaceNetTorch(GraphExtractor):
     """MobileFaceNet replayed in PyTorch from the TFLite graph; differentiable.
 
     Input: (B, 3, 112, 112) RGB in [0, 1], any B, on the module's device; scaled to
@@ -88,22 +86,10 @@ class MobileFaceNetTorch(Extractor):
     differentiable: ClassVar[bool] = True
 
     def __init__(self, graph: TFLiteModule) -> None:
-        super().__init__()
-        self.graph = graph
-        self.eval()
+        super().__init__(graph)
 
-    @contextlib.contextmanager
-    def _tap(self, sink: Sink) -> Iterator[None]:
-        self.graph.tap = (self.graph.middle_output(), sink)
-        try:
-            yield
-        finally:
-            self.graph.tap = None
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2:] != (SIZE, SIZE):
-            raise ValueError(f"expected {SIZE}x{SIZE} crops, got {tuple(x.shape)}")
-        return self.graph(normalize_input(x))
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return normalize_input(x)
 
 
 def load_mobilefacenet(

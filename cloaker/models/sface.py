@@ -22,8 +22,6 @@ RGB 0..255; the graph itself computes (x - 127.5) / 128.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,7 +29,7 @@ import torch
 
 from cloaker.device import pick_device
 from cloaker.errors import ModelError
-from cloaker.models.base import Extractor, Sink
+from cloaker.models.base import Extractor, GraphExtractor
 from cloaker.models.manager import require
 from cloaker.models.onnx_reader import OnnxModel, read_onnx
 from cloaker.models.onnx_torch import OnnxModule
@@ -66,7 +64,7 @@ def check_graph(module: OnnxModule, path: Path) -> None:
         )
 
 
-class SFaceTorch(Extractor):
+class SFaceTorch(GraphExtractor):
     """SFace replayed in PyTorch from the ONNX graph; differentiable.
 
     Input: (B, 3, 112, 112) RGB in [0, 1], any B, on the module's device; scaled to 0..255
@@ -84,22 +82,10 @@ class SFaceTorch(Extractor):
     differentiable: ClassVar[bool] = True
 
     def __init__(self, graph: OnnxModule) -> None:
-        super().__init__()
-        self.graph = graph
-        self.eval()
+        super().__init__(graph)
 
-    @contextlib.contextmanager
-    def _tap(self, sink: Sink) -> Iterator[None]:
-        self.graph.tap = (self.graph.middle_output(), sink)
-        try:
-            yield
-        finally:
-            self.graph.tap = None
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2:] != (SIZE, SIZE):
-            raise ValueError(f"expected {SIZE}x{SIZE} crops, got {tuple(x.shape)}")
-        return self.graph(x * 255.0)
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 255.0
 
 
 def build(model: OnnxModel, path: Path, fold_bn: bool = True) -> SFaceTorch:
