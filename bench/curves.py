@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from cloaker.cloak.modes import FAWKES_MODES, MODES, FawkesMode, Mode  # noqa: E402
 
 MODELS = ("mobilefacenet", "dlib_resnet", "sface", "facenet_keras")
+Q85, SMALL = "jpeg85", "resize1080_jpeg75"
 TRANSFORMS = (("raw", "raw"), ("jpeg85", "JPEG q85"), ("resize1080_jpeg75", "1080 px + q75"))
 START, END = "<!-- curves:start -->", "<!-- curves:end -->"
 
@@ -67,7 +68,18 @@ LEVERS: dict[str, Mode] = {
     "mid@30": replace(SMOOTHED["t0.020"], name="mid@30", steps=30),
     "mid@40": replace(SMOOTHED["t0.020"], name="mid@40", steps=40),
 }
-POINTS: dict[str, Mode | FawkesMode] = {**SMOOTHED, **UNSMOOTHED, **FAWKES_MODES, **LEVERS}
+# Crop-geometry levers (issue 13), each measured with the geometry legs.
+GEO_LEVERS: dict[str, Mode] = {}
+POINTS: dict[str, Mode | FawkesMode] = {
+    **SMOOTHED,
+    **UNSMOOTHED,
+    **FAWKES_MODES,
+    **LEVERS,
+    **GEO_LEVERS,
+}
+# Points whose legs must carry the crop-geometry measurements (a cached leg without them is
+# measured again); the others are history, shown with n/a in the geometry columns.
+NEEDS_GEOMETRY = frozenset({"t0.020", *FAWKES_MODES, *GEO_LEVERS})
 
 
 def method(point: str) -> str:
@@ -75,6 +87,8 @@ def method(point: str) -> str:
         return "fawkes"
     if point in LEVERS:
         return "lever"
+    if point in GEO_LEVERS:
+        return "geometry lever"
     return "cloaker" if point in SMOOTHED else "no smoothing"
 
 
@@ -109,7 +123,35 @@ def cached(results: Path, point: str, held: str) -> dict | None:
         return None
     doc = json.loads(path.read_text())
     mode = POINTS[point]
-    return doc if _norm(type(mode), doc.get("params", {})) == params(mode) else None
+    if _norm(type(mode), doc.get("params", {})) != params(mode):
+        return None
+    if point in NEEDS_GEOMETRY and not doc.get("geometry_keys"):
+        return None
+    return doc
+
+
+def calibration(args: argparse.Namespace, engine: object) -> dict:
+    """Per model and geometry, the threshold calibrated on clean photos of every identity in
+    the folder (cached in ``calibration.json``: the same thresholds for every point)."""
+    from cloaker.evaluation import geometry, harness
+    from cloaker.models.zoo import load_extractor
+
+    path = args.results / "calibration.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    photos, _ = harness.select_photos(harness.find_identities(args.dir))
+    models = {m: load_extractor(m, engine.device) for m in MODELS}
+    cal = harness.calibrate_models(
+        engine, models, photos, geometry.GEOMETRIES, progress=lambda line: print("  " + line)
+    )
+    doc = {
+        "photos": len(photos),
+        "identities": len({p.identity for p in photos}),
+        "models": {m: {g: c.to_json() for g, c in cal[m].items()} for m in MODELS},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
 
 
 def run_legs(args: argparse.Namespace, points: list[str]) -> None:
@@ -117,7 +159,7 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
     import torch
 
     from cloaker.engine import Engine
-    from cloaker.evaluation import harness
+    from cloaker.evaluation import geometry, harness
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -137,6 +179,7 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
         ensemble = tuple(m for m in MODELS if m != held)
         engine = Engine(device=args.device, ensemble=ensemble)
         engine.warm()
+        cal = calibration(args, engine)["models"][held]
         print(f"held out {held}: ensemble {', '.join(ensemble)}; points {todo}", flush=True)
         ev = harness.evaluate(
             engine,
@@ -145,6 +188,8 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
             heldout=(held,),
             gallery=gallery,
             progress=lambda line: print("  " + line, flush=True),
+            geometries=geometry.GEOMETRIES,
+            calibration={held: {g: geometry.Calibration(**c) for g, c in cal.items()}},
         )
         doc = ev.to_json()
         for p in todo:
@@ -160,6 +205,8 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
                 "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
                 f"device {engine.device}",
                 "summary": doc["modes"][p],
+                "geometry_keys": doc["geometry_keys"],
+                "calibration": doc["calibration"],
                 "records": [r for r in doc["records"] if r["mode"] == p],
                 "skipped": doc["skipped"],
             }
@@ -202,6 +249,31 @@ class Point:
 
     def worst(self, transform: str) -> float:
         return min(self.protection(transform).values())
+
+    @property
+    def geometries(self) -> list[str]:
+        """The crop geometries every leg measured (none for history points)."""
+        keys = [set(d.get("geometry_keys", [])) for d in self.legs.values()]
+        common = set.intersection(*keys) if keys else set()
+        return sorted({k.split("@", 1)[1] for k in common if k.startswith(Q85 + "@")})
+
+    def by_geometry(self, transform: str) -> dict[str, float]:
+        """Mean protection over the legs, per geometry ("aligned" included)."""
+        out = {"aligned": self.mean(transform)}
+        for g in self.geometries:
+            if len(self.protection(f"{transform}@{g}")) == len(self.legs):
+                out[g] = self.mean(f"{transform}@{g}")
+        return out
+
+    def worst_geometry(self, transform: str) -> tuple[str, float, float] | None:
+        """(geometry, mean over legs, worst leg) of the geometry with the lowest mean; None
+        without geometry legs."""
+        per = {g: v for g, v in self.by_geometry(transform).items() if g != "aligned"}
+        if not per:
+            return None
+        g = min(per, key=lambda k: (per[k], k))
+        key = f"{transform}@{g}"
+        return g, self.mean(key), self.worst(key)
 
     def records(self) -> list[dict]:
         return [r for doc in self.legs.values() for r in doc["records"]]
@@ -272,24 +344,88 @@ def describe(mode: Mode | FawkesMode) -> str:
     return text
 
 
+def _geo_cell(pt: Point, transform: str) -> str:
+    worst = pt.worst_geometry(transform)
+    if worst is None:
+        return "n/a"
+    g, mean, low = worst
+    return f"{mean:.0%}, {low:.0%} ({g})"
+
+
 def table(
     points: dict[str, Point], methods: tuple[str, ...], extra: tuple[str, ...] = ()
 ) -> list[str]:
     head = (
         "| method | point | mode | budget | face SSIM mean (min) | colour shift mean (max) | "
-        + " | ".join(f"{label}: mean, worst" for _t, label in TRANSFORMS)
-        + " | q85 protected / eligible | CPU s per face |"
+        "raw, aligned: mean, worst | JPEG q85, aligned: mean, worst | "
+        "JPEG q85, worst geometry: mean, worst | 1080 px + q75, aligned: mean, worst | "
+        "1080 px + q75, worst geometry: mean, worst | q85 aligned protected / eligible | "
+        "CPU s per face |"
     )
-    rows = [head, "|" + " --- |" * (8 + len(TRANSFORMS))]
+    rows = [head, "|" + " --- |" * 13]
     chosen = {n: p for n, p in points.items() if method(n) in methods or n in extra}
     for name, pt in sorted(chosen.items(), key=lambda kv: (method(kv[0]), -kv[1].ssim)):
-        cells = [f"{pt.mean(t):.0%}, {pt.worst(t):.0%}" for t, _ in TRANSFORMS]
-        prot, elig = pt.counts("jpeg85")
+        prot, elig = pt.counts(Q85)
+        cells = [
+            f"{pt.mean('raw'):.0%}, {pt.worst('raw'):.0%}",
+            f"{pt.mean(Q85):.0%}, {pt.worst(Q85):.0%}",
+            _geo_cell(pt, Q85),
+            f"{pt.mean(SMALL):.0%}, {pt.worst(SMALL):.0%}",
+            _geo_cell(pt, SMALL),
+        ]
         rows.append(
             f"| {method(name)} | {name} | {shipped_name(name) or '-'} | {describe(POINTS[name])} | "
             f"{pt.ssim:.4f} ({pt.ssim_min:.4f}) | {pt.colour_shift} | "
             + " | ".join(cells)
             + f" | {prot}/{elig} | {pt.seconds_per_face:.1f} |"
+        )
+    return rows
+
+
+def geometry_table(points: dict[str, Point]) -> list[str]:
+    """After JPEG q85, each geometry-measured point's mean protection per crop geometry."""
+    measured = {n: p for n, p in points.items() if p.geometries}
+    if not measured:
+        return []
+    geos = ["aligned", *next(iter(measured.values())).geometries]
+    rows = [
+        "| point | mode | " + " | ".join(geos) + " |",
+        "|" + " --- |" * (2 + len(geos)),
+    ]
+    for name, pt in sorted(measured.items(), key=lambda kv: (method(kv[0]), -kv[1].ssim)):
+        per = pt.by_geometry(Q85)
+        rows.append(
+            f"| {name} | {shipped_name(name) or '-'} | "
+            + " | ".join(f"{per[g]:.0%}" if g in per else "n/a" for g in geos)
+            + " |"
+        )
+    return rows
+
+
+def calibration_table(results: Path) -> list[str]:
+    """Each model's threshold per geometry and its TPR / FPR on the clean photos."""
+    path = results / "calibration.json"
+    if not path.exists():
+        return []
+    doc = json.loads(path.read_text())
+    geos = list(next(iter(doc["models"].values())))
+    rows = [
+        f"Thresholds per crop geometry, calibrated on {doc['photos']} clean photos of "
+        f"{doc['identities']} identities (each photo against the mean of its owner's other "
+        "photos, and against every other identity's mean): the model's own threshold for the "
+        "aligned crop, the best-separating one (largest TPR - FPR) for the others. Cell: "
+        "threshold, TPR / FPR.",
+        "",
+        "| model | " + " | ".join(geos) + " |",
+        "|" + " --- |" * (1 + len(geos)),
+    ]
+    for model, cals in doc["models"].items():
+        rows.append(
+            f"| {model} | "
+            + " | ".join(
+                f"{c['threshold']:.3f}, {c['tpr']:.0%} / {c['fpr']:.1%}" for c in cals.values()
+            )
+            + " |"
         )
     return rows
 
@@ -336,57 +472,86 @@ def comparison(points: dict[str, Point]) -> list[str]:
     return lines
 
 
+Score = tuple[float, float] | None  # (mean over legs, worst leg)
+
+
+def _aligned(transform: str):
+    return lambda p: (p.mean(transform), p.worst(transform))
+
+
+def _worst_geo(transform: str):
+    def score(p: Point) -> Score:
+        w = p.worst_geometry(transform)
+        return None if w is None else (w[1], w[2])
+
+    return score
+
+
+# Plot panels: what each shows of a point.
+PANELS = (
+    ("after JPEG q85, its own aligned crop", _aligned(Q85)),
+    ("after JPEG q85, worst crop geometry", _worst_geo(Q85)),
+    ("after 1080 px + q75, worst crop geometry", _worst_geo(SMALL)),
+)
+
+
 def plot(points: dict[str, Point], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(TRANSFORMS), figsize=(5 * len(TRANSFORMS), 4.8), sharey=True)
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4.8), sharey=True)
     styles = {
         "cloaker": ("tab:blue", "o"),
         "no smoothing": ("tab:cyan", "^"),
         "fawkes": ("tab:red", "s"),
     }
-    for ax, (t, label) in zip(axes, TRANSFORMS, strict=True):
+    for ax, (title, score) in zip(axes, PANELS, strict=True):
         for m, (colour, marker) in styles.items():
-            curve = sorted((p for n, p in points.items() if method(n) == m), key=lambda p: p.ssim)
+            curve = sorted(
+                (p for n, p in points.items() if method(n) == m and score(p) is not None),
+                key=lambda p: p.ssim,
+            )
             if not curve:
                 continue
             xs = [p.ssim for p in curve]
-            ax.plot(xs, [p.mean(t) * 100 for p in curve], marker=marker, color=colour, label=m)
+            ys = [score(p) for p in curve]
+            ax.plot(xs, [y[0] * 100 for y in ys], marker=marker, color=colour, label=m)
             ax.plot(
                 xs,
-                [p.worst(t) * 100 for p in curve],
+                [y[1] * 100 for y in ys],
                 ls="--",
                 color=colour,
                 alpha=0.5,
                 label=f"{m}, worst held-out model",
             )
-            for p in curve:
+            for p, y in zip(curve, ys, strict=True):
                 tag = shipped_name(p.name)
                 if tag:
                     ax.annotate(
                         tag,
-                        (p.ssim, p.mean(t) * 100),
+                        (p.ssim, y[0] * 100),
                         textcoords="offset points",
                         xytext=(4, 4),
                         fontsize=8,
                         color=colour,
                     )
         for name, p in points.items():
-            if method(name) == "lever" and name != "rgb-mid":
-                ax.plot(p.ssim, p.mean(t) * 100, marker="x", color="grey", ls="none")
+            y = score(p)
+            if method(name) in ("lever", "geometry lever") and name != "rgb-mid" and y:
+                lever_colour = "grey" if method(name) == "lever" else "tab:green"
+                ax.plot(p.ssim, y[0] * 100, marker="x", color=lever_colour, ls="none")
                 ax.annotate(
                     name,
-                    (p.ssim, p.mean(t) * 100),
+                    (p.ssim, y[0] * 100),
                     textcoords="offset points",
                     xytext=(4, -10),
                     fontsize=7,
-                    color="grey",
+                    color=lever_colour,
                 )
         ax.margins(x=0.1)
-        ax.set_title(f"after {label}" if t != "raw" else "as uploaded (raw)")
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("face SSIM (luminance, native resolution; right = less visible)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("held-out protection, % of faces (mean over 4 legs)")
@@ -436,6 +601,14 @@ def report(args: argparse.Namespace) -> str:
             "",
             *comparison(points),
             "",
+            "Protection after JPEG q85 per crop geometry (mean over the four held-out models; "
+            "`boxK`: the detector box squared, grown K times, no rotation, at the model's "
+            "input size; `@2x`: cut at twice that size, then shrunk bilinearly):",
+            "",
+            *geometry_table(points),
+            "",
+            *calibration_table(args.results),
+            "",
             "Protection after JPEG q85 by held-out model:",
             "",
             *legs(points),
@@ -449,6 +622,11 @@ def report(args: argparse.Namespace) -> str:
             "40 steps instead of 20):",
             "",
             *table(points, ("lever",), extra=("b0.012", "t0.012")),
+            "",
+            "Crop-geometry levers (issue 13), each measured with the geometry legs, beside the "
+            "mid they start from:",
+            "",
+            *table(points, ("geometry lever",), extra=("t0.020",)),
             END,
         ]
     )

@@ -44,6 +44,36 @@ def crop_matrices(landmarks: np.ndarray, template: np.ndarray) -> np.ndarray:
     return np.stack([similarity_transform(lm, template) for lm in np.asarray(landmarks)])
 
 
+def box_matrices(
+    boxes: np.ndarray,
+    grow: float | np.ndarray,
+    size: int,
+    shift: np.ndarray | None = None,
+    angle: np.ndarray | None = None,
+) -> np.ndarray:
+    """(F, 4) boxes (x1, y1, x2, y2) -> (F, 2, 3) image-to-crop transforms of a square crop
+    ``size`` px wide: the box squared to its long side, grown ``grow`` times about its centre,
+    moved by ``shift`` (F, 2) box sides, and turned by ``angle`` (F,) radians about its
+    centre, the angle of the crop's axes in the image as ``atan2(M[1, 0], M[0, 0])`` reads it
+    off an aligned crop's matrix ``M`` (default 0: no rotation, as a pipeline that skips the
+    alignment cuts it)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    n = len(b)
+    side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) * np.broadcast_to(grow, (n,))
+    centre = (b[:, :2] + b[:, 2:]) / 2 - 0.5  # box edges -> pixel-centre coordinates
+    if shift is not None:
+        centre = centre + np.asarray(shift, np.float64).reshape(n, 2) * side[:, None]
+    a = np.zeros(n) if angle is None else np.asarray(angle, np.float64).reshape(n)
+    c = (size - 1) / 2
+    out = np.empty((n, 2, 3))
+    for k in range(n):
+        s = size / side[k]
+        rot = s * np.array([[np.cos(a[k]), -np.sin(a[k])], [np.sin(a[k]), np.cos(a[k])]])
+        out[k, :, :2] = rot
+        out[k, :, 2] = c - rot @ centre[k]
+    return out
+
+
 def _invert(m: np.ndarray) -> np.ndarray:
     full = np.vstack([m, [0.0, 0.0, 1.0]])
     return np.linalg.inv(full)[:2]

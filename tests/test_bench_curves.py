@@ -24,20 +24,28 @@ def curves():
 
 
 def _leg(curves, point: str, held: str, protected: int, ssims: list[float]) -> dict:
+    # Crop geometries: box1.0 protects as many faces as the aligned crop, box1.3 one fewer.
+    geo = {"box1.0": protected, "box1.3": max(0, protected - 1)}
+    keys = [f"{t}@{g}" for t in (curves.Q85, curves.SMALL) for g in geo]
+    prot = {k: geo[k.split("@")[1]] for k in keys}
     transforms = [t for t, _ in curves.TRANSFORMS]
     return {
         "point": point,
         "params": curves.params(curves.POINTS[point]),
         "held_out": held,
+        "geometry_keys": keys,
         "probes": ["a/1.jpg", "a/2.jpg", "b/1.jpg", "b/2.jpg"],
         "machine": "test",
         "summary": {
             "scores": [
                 {
                     "name": held,
-                    "eligible": dict.fromkeys(transforms, 4),
-                    "protected": dict.fromkeys(transforms, protected),
-                    "protection": dict.fromkeys(transforms, protected / 4),
+                    "eligible": dict.fromkeys([*transforms, *keys], 4),
+                    "protected": {**dict.fromkeys(transforms, protected), **prot},
+                    "protection": {
+                        **dict.fromkeys(transforms, protected / 4),
+                        **{k: v / 4 for k, v in prot.items()},
+                    },
                 }
             ]
         },
@@ -77,6 +85,8 @@ def test_report_interpolates_fawkes_at_our_ssim_and_draws(curves, tmp_path: Path
     assert set(curves.load(results)) == set(legs)
     assert "| cloaker | t0.020 | mid |" in text and "0.9600 (0.9600)" in text
     assert "69%, 50%" in text  # mid: mean of 75, 75, 50, 75; worst 50
+    assert "44%, 25% (box1.3)" in text  # mid's worst geometry: 50, 50, 25, 50
+    assert "| t0.020 | mid | 69% | 69% | 44% |" in text  # per-geometry table
     assert "| fawkes | fawkes-low | fawkes-low |" in text
     mid_line = next(line for line in text.splitlines() if line.startswith("- **mid**"))
     assert "after JPEG q85: 69% (11/16); Fawkes interpolated at that SSIM: 19%; 3.7x" in mid_line

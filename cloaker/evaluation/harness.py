@@ -17,6 +17,11 @@ Protocol (one probe photo, one mode):
      the whole photo (SSIM, PSNR); wall-clock and CPU seconds of ``cloak_array`` (detect +
      optimize + merge).
 
+Geometry (``geometries``): besides its own aligned crop, each held-out model is also fed
+the main face cut as ``cloaker.evaluation.geometry`` says (detector box, no rotation, other
+scales and resamplings), after the transforms in ``geometry_transforms``, and judged by a
+threshold calibrated for that geometry on clean photos (``calibrate_models``).
+
 Models: the engine's ensemble (role "ensemble") and ``heldout`` (role "held-out", loaded
 here, never seen by the optimizer). Change both for leave-one-model-out runs:
 ``Engine(ensemble=("facenet_keras", "mobilefacenet"))`` with ``heldout=("dlib_resnet",)``.
@@ -37,6 +42,7 @@ from cloaker.cloak.modes import AnyMode, resolve_mode
 from cloaker.cloak.pipeline import CloakInfo
 from cloaker.detect import Face
 from cloaker.errors import CloakerError
+from cloaker.evaluation import geometry as geo
 from cloaker.evaluation import metrics
 from cloaker.evaluation.summary import Evaluation, Record
 from cloaker.evaluation.transforms import SITE_TRANSFORMS, SiteTransform, scale_points
@@ -155,9 +161,15 @@ def evaluate(
     transforms: Sequence[SiteTransform] = SITE_TRANSFORMS,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    geometries: Sequence[geo.Geometry] = (),
+    geometry_transforms: Sequence[str] = ("jpeg85", "resize1080_jpeg75"),
+    calibration: Mapping[str, Mapping[str, geo.Calibration]] | None = None,
 ) -> Evaluation:
     """Cloak every probe in ``photos`` with every mode and measure it (module docstring).
 
+    ``geometries`` (other than ``aligned``) are measured on the held-out models after each
+    of ``geometry_transforms``; ``calibration`` must hold each held-out model's threshold
+    for each of them (``calibrate_models``).
     ``gallery``: clean photos the references are built from (default: ``photos``).
     ``progress``: called with one line of text after each photo and mode.
     Photos with no face, or whose owner has no other gallery photo with a face, are listed
@@ -166,10 +178,19 @@ def evaluate(
         raise ValueError("no modes to evaluate")
     say = progress or (lambda line: None)
     models, roles = evaluation_models(engine, heldout)
+    extra = [g for g in geometries if g.box is not None]
+    held = [n for n in models if roles[n] == "held-out"]
+    cal = calibration or {}
+    missing = [f"{n}/{g.name}" for n in held for g in extra if g.name not in cal.get(n, {})]
+    if missing:
+        raise ValueError(f"no calibrated threshold for {', '.join(missing)}")
+    views = _Views(
+        [t for t in transforms if t.name in geometry_transforms] if extra else [], extra, held
+    )
     gallery = list(photos) if gallery is None else list(gallery)
     clean: dict[Photo, _Clean] = {}
     for i, photo in enumerate(gallery, 1):
-        clean[photo] = _load_clean(engine, photo, models, keep_pixels=False)
+        clean[photo] = _load_clean(engine, photo, models, keep_pixels=False, views=views)
         say(f"reference photos: {i}/{len(gallery)} {photo.key}")
 
     result = Evaluation(
@@ -178,11 +199,13 @@ def evaluate(
         modes=[resolve_mode(m).name for m in modes],
         device=str(engine.device),
         seed=seed,
+        geometry_keys=views.keys(),
+        calibration={n: {g: c.to_json() for g, c in cal[n].items()} for n in held if n in cal},
     )
     total = len(photos) * len(modes)
     done = 0
     for photo in photos:
-        probe = _load_clean(engine, photo, models, keep_pixels=True)
+        probe = _load_clean(engine, photo, models, keep_pixels=True, views=views)
         others = [
             clean[g]
             for g in gallery
@@ -204,7 +227,16 @@ def evaluate(
         refs = {
             n: metrics.mean_embedding(np.stack([o.embeddings[n] for o in others])) for n in models
         }
-        clean_d = _distances(probe.rgb, probe.face, models, refs, transforms)
+        refs.update(
+            {
+                f"{n}@{g.name}": metrics.mean_embedding(
+                    np.stack([o.embeddings[f"{n}@{g.name}"] for o in others])
+                )
+                for n in views.models
+                for g in views.geometries
+            }
+        )
+        clean_d = _distances(probe.rgb, probe.face, models, refs, transforms, views)
         for mode in modes:
             t0, c0 = time.perf_counter(), time.process_time()
             out, _info = engine.cloak_array(probe.rgb, mode, seed=seed)
@@ -225,7 +257,7 @@ def evaluate(
                 photo_psnr=metrics.psnr(probe.rgb, out),
                 face_colour_shift=metrics.face_colour_shift(probe.rgb, out, probe.face.box),
                 clean=clean_d,
-                cloaked=_distances(out, probe.face, models, refs, transforms),
+                cloaked=_distances(out, probe.face, models, refs, transforms, views),
             )
             result.records.append(rec)
             done += 1
@@ -236,8 +268,62 @@ def evaluate(
     return result
 
 
+@dataclass(frozen=True)
+class _Views:
+    """Which (transform, geometry) views of the main face the held-out ``models`` get
+    besides their aligned crop."""
+
+    transforms: list[SiteTransform]
+    geometries: list[geo.Geometry]
+    models: list[str]
+
+    def keys(self) -> list[str]:
+        return [f"{t.name}@{g.name}" for t in self.transforms for g in self.geometries]
+
+
+def calibrate_models(
+    engine: CloakEngine,
+    models: Mapping[str, Extractor],
+    photos: Sequence[Photo],
+    geometries: Sequence[geo.Geometry],
+    progress: ProgressFn | None = None,
+) -> dict[str, dict[str, geo.Calibration]]:
+    """Thresholds per model and geometry from the clean ``photos`` (main face of each,
+    grouped by identity): the model's own threshold for ``aligned`` (its operating point is
+    reported), the best-separating one (``geometry.calibrate``) for every other geometry."""
+    say = progress or (lambda line: None)
+    embs: dict[str, dict[str, dict[str, list[np.ndarray]]]] = {
+        n: {g.name: {} for g in geometries} for n in models
+    }
+    for i, photo in enumerate(photos, 1):
+        loaded = _load_clean(engine, photo, {}, keep_pixels=True)
+        say(f"calibration photos: {i}/{len(photos)} {photo.key}")
+        if loaded.face is None or loaded.rgb is None:
+            continue
+        for n, m in models.items():
+            for g in geometries:
+                e = geo.embed(m, loaded.rgb, loaded.face.landmarks, loaded.face.box, g)[0]
+                embs[n][g.name].setdefault(photo.identity, []).append(e)
+    out: dict[str, dict[str, geo.Calibration]] = {}
+    for n, m in models.items():
+        out[n] = {}
+        for g in geometries:
+            genuine, impostor = geo.pair_distances(embs[n][g.name])
+            out[n][g.name] = (
+                geo.operating_point(genuine, impostor, m.threshold)
+                if g.box is None
+                else geo.calibrate(genuine, impostor)
+            )
+    return out
+
+
 def _load_clean(
-    engine: CloakEngine, photo: Photo, models: Mapping[str, Extractor], *, keep_pixels: bool
+    engine: CloakEngine,
+    photo: Photo,
+    models: Mapping[str, Extractor],
+    *,
+    keep_pixels: bool,
+    views: _Views | None = None,
 ) -> _Clean:
     from cloaker.imageio import decode
 
@@ -250,6 +336,9 @@ def _load_clean(
         return _Clean(rgb if keep_pixels else None, None, 0, problem="no face found")
     face = max(faces, key=lambda f: f.size)
     embs = {n: metrics.embed_faces(m, rgb, face.landmarks[None])[0] for n, m in models.items()}
+    for n in views.models if views else ():
+        for g in views.geometries:
+            embs[f"{n}@{g.name}"] = geo.embed(models[n], rgb, face.landmarks, face.box, g)[0]
     return _Clean(rgb if keep_pixels else None, face, len(faces), embs)
 
 
@@ -259,8 +348,10 @@ def _distances(
     models: Mapping[str, Extractor],
     refs: Mapping[str, np.ndarray],
     transforms: Sequence[SiteTransform],
+    views: _Views,
 ) -> dict[str, dict[str, float]]:
-    """{model: {transform: L2 distance of the main face to the reference}}."""
+    """{model: {key: L2 distance of the main face to the reference}}: a key per transform
+    (aligned crop) and per ``<transform>@<geometry>`` view of ``views``."""
     out: dict[str, dict[str, float]] = {n: {} for n in models}
     for t in transforms:
         img = t.apply(rgb)
@@ -268,6 +359,14 @@ def _distances(
         for name, model in models.items():
             emb = metrics.embed_faces(model, img, lm[None])[0]
             out[name][t.name] = metrics.compare(refs[name], emb, model.threshold).distance
+        if t not in views.transforms:
+            continue
+        box = scale_points(face.box.reshape(2, 2), rgb.shape[:2], img.shape[:2]).reshape(4)
+        for name in views.models:
+            for g in views.geometries:
+                emb = geo.embed(models[name], img, lm, box, g)[0]
+                key = f"{name}@{g.name}"
+                out[name][f"{t.name}@{g.name}"] = float(np.linalg.norm(refs[key] - emb))
     return out
 
 

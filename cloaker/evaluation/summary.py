@@ -19,11 +19,13 @@ HELD_OUT = "held-out"
 class Record:
     """One probe photo cloaked in one mode.
 
-    ``clean`` / ``cloaked``: {model: {transform: L2 distance of the main face's embedding
-    to the owner's reference}}; the face verifies iff the distance is below the model's
-    threshold. ``face_*``: main face box, luminance, native resolution (``face_colour_shift``:
-    chroma, see ``metrics.face_colour_shift``); ``photo_*``: whole
-    photo. ``references``: how many other photos of the owner make the reference.
+    ``clean`` / ``cloaked``: {model: {key: L2 distance of the main face's embedding to the
+    owner's reference}}, where a key is a transform's name (the model's own aligned crop)
+    or ``<transform>@<geometry>`` (another crop geometry, ``cloaker.evaluation.geometry``);
+    the face verifies iff the distance is below the model's threshold for that geometry.
+    ``face_*``: main face box, luminance, native resolution (``face_colour_shift``: chroma,
+    see ``metrics.face_colour_shift``); ``photo_*``: whole photo. ``references``: how many
+    other photos of the owner make the reference.
     ``seconds``: ``cloak_array`` wall-clock time (detect + optimize + merge);
     ``cpu_seconds``: the process's CPU time over the same span (all threads), which says
     more than wall-clock time on a machine shared with other work."""
@@ -98,7 +100,10 @@ class ModeSummary:
 @dataclass
 class Evaluation:
     """Everything ``evaluate`` measured. ``models``: {name: (role, threshold)};
-    ``transforms``: [(name, label)] in table order; ``skipped``: [(photo, reason)]."""
+    ``transforms``: [(name, label)] in table order; ``skipped``: [(photo, reason)].
+    ``geometry_keys``: the ``<transform>@<geometry>`` keys measured besides the aligned
+    crop; ``calibration``: {model: {geometry: Calibration.to_json()}}, whose thresholds
+    judge those keys."""
 
     models: dict[str, tuple[str, float]]
     transforms: list[tuple[str, str]]
@@ -107,6 +112,15 @@ class Evaluation:
     seed: int
     records: list[Record] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    geometry_keys: list[str] = field(default_factory=list)
+    calibration: dict[str, dict[str, dict[str, float | int]]] = field(default_factory=dict)
+
+    def threshold(self, model: str, key: str) -> float:
+        """The threshold that judges ``key``: the geometry's calibrated one, else the
+        model's own."""
+        _, geometry = split_key(key)
+        cal = self.calibration.get(model, {}).get(geometry) if geometry else None
+        return float(cal["threshold"]) if cal else self.models[model][1]
 
     def model_order(self) -> list[str]:
         """Held-out models first (they are the headline), then the ensemble."""
@@ -117,13 +131,19 @@ class Evaluation:
         scores = []
         for name in self.model_order():
             role, threshold = self.models[name]
-            eligible = dict.fromkeys((t for t, _ in self.transforms), 0)
+            keys = [t for t, _ in self.transforms] + [
+                k for k in self.geometry_keys if any(k in r.clean[name] for r in recs)
+            ]
+            eligible = dict.fromkeys(keys, 0)
             protected = dict(eligible)
             for r in recs:
                 for t in eligible:
-                    if r.clean[name][t] < threshold:
+                    if t not in r.clean[name]:
+                        continue
+                    limit = self.threshold(name, t)
+                    if r.clean[name][t] < limit:
                         eligible[t] += 1
-                        protected[t] += r.cloaked[name][t] >= threshold
+                        protected[t] += r.cloaked[name][t] >= limit
             scores.append(ModelScore(name, role, threshold, eligible, protected))
         psnrs = [r.photo_psnr for r in recs if math.isfinite(r.photo_psnr)]
         return ModeSummary(
@@ -156,10 +176,18 @@ class Evaluation:
                 for n in self.model_order()
             ],
             "transforms": [{"name": n, "label": label} for n, label in self.transforms],
+            "geometry_keys": list(self.geometry_keys),
+            "calibration": self.calibration,
             "modes": {m: _summary_json(self.summary(m)) for m in self.modes},
             "records": [_finite(asdict(r)) for r in self.records],
             "skipped": [{"photo": p, "reason": why} for p, why in self.skipped],
         }
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """``"jpeg85@box1.3"`` -> ("jpeg85", "box1.3"); a plain transform -> (key, None)."""
+    transform, _, geometry = key.partition("@")
+    return transform, geometry or None
 
 
 def _summary_json(s: ModeSummary) -> dict[str, object]:
