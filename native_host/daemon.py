@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cloaker import __version__, paths
-from native_host.device_thread import DEVICE_THREAD, DeviceThread
+from native_host.device_thread import DeviceThread
 from native_host.discovery import (
     AlreadyRunningError,
     Discovery,
@@ -53,7 +53,7 @@ class Daemon:
         self.settings = SettingsStore(paths.config_dir() / "settings.json")
         self.token = new_token()
         self.port: int | None = None
-        self.busy = False
+        self.jobs = 0  # queued or running, for the tray
         self._engine_factory = engine_factory
         self._activity_listeners: list[Callable[[], None]] = []
         self._stopped_listeners: list[Callable[[], None]] = []
@@ -64,8 +64,12 @@ class Daemon:
         self._start_error: BaseException | None = None
         self._thread = threading.Thread(target=self._thread_main, name="cloaker-loop")
 
+    @property
+    def busy(self) -> bool:
+        return self.jobs > 0
+
     def on_activity(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` (from the loop thread) when the worker starts or goes idle."""
+        """Call ``listener()`` (from the loop thread) when the number of jobs changes."""
         self._activity_listeners.append(listener)
 
     def on_stopped(self, listener: Callable[[], None]) -> None:
@@ -108,9 +112,9 @@ class Daemon:
         for listener in self._stopped_listeners:
             listener()
 
-    def _set_busy(self, busy: bool) -> None:
-        if busy != self.busy:
-            self.busy = busy
+    def _set_jobs(self, count: int) -> None:
+        if count != self.jobs:
+            self.jobs = count
             for listener in self._activity_listeners:
                 listener()
 
@@ -124,7 +128,7 @@ class Daemon:
             device,
             self.limits,
             lambda: self.settings.get().mode,
-            on_activity=self._set_busy,
+            on_activity=self._set_jobs,
         )
         server = Server(self.token, self.settings, engine, queue, self.limits)
         self.port = await server.start()
@@ -186,20 +190,20 @@ def run(args: argparse.Namespace) -> int:
         daemon = Daemon(real_engine_factory(args.device), Limits(job_timeout_s=args.job_timeout))
         signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
         signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
-        if not args.no_tray and _run_tray(daemon, log_path.parent):
-            return 0
-        daemon.start()
-        while not daemon.wait(0.5):  # short waits keep signal handlers responsive
-            pass
-        if any(t.name == DEVICE_THREAD and t.is_alive() for t in threading.enumerate()):
-            # A quit during warm-up: the device thread is still inside torch loading the
-            # models, and finalizing the interpreter under it aborts the process (exit -6).
-            # Everything of ours is closed (clients told, discovery file removed), so leave
-            # without running finalizers.
-            logging.shutdown()
-            lock.release()
-            os._exit(0)
-        return 0
+        if args.no_tray or not _run_tray(daemon, log_path.parent):
+            daemon.start()
+            while not daemon.wait(0.5):  # short waits keep signal handlers responsive
+                pass
+        # Everything of ours is closed (clients told, discovery file removed, settings are
+        # written as they change), so leave without finalizing the interpreter: with torch
+        # and the models loaded that takes ~0.8 s on two cores, and it aborts the process
+        # (exit -6) when the device thread is still inside torch (a quit during warm-up or
+        # a cloak).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        lock.release()
+        os._exit(0)
     finally:
         lock.release()
 

@@ -162,7 +162,7 @@ class JobQueue:
         executor: Executor,
         limits: Limits,
         mode: Callable[[], str],
-        on_activity: Callable[[bool], None] | None = None,
+        on_activity: Callable[[int], None] | None = None,
     ) -> None:
         self._engine = engine
         self._on_activity = on_activity
@@ -190,6 +190,7 @@ class JobQueue:
         self._pending.append(job)
         job.sink.send(progress(job, 0.0, "queued", position=ahead))
         self._wakeup.set()
+        self._activity()
 
     def cancel(self, job: Job, reason: str) -> None:
         """End a job early: a queued one at once, a running one at the engine's next step."""
@@ -197,9 +198,12 @@ class JobQueue:
         if job in self._pending:
             self._pending.remove(job)
             self._finish_error(job, reason, f"job {reason.replace('_', ' ')}")
+            self._activity()
 
-    async def close(self, grace_s: float = 5.0) -> None:
-        """Refuse new jobs, end every job with ``shutting_down``, wait for the running one."""
+    async def close(self, grace_s: float = 0.5) -> None:
+        """Refuse new jobs, end every job with ``shutting_down``; the running one gets
+        ``grace_s`` to stop at the engine's next step, then its client is told anyway (the
+        engine call is left to the device thread, which dies with the process)."""
         self._closed = True
         for job in list(self._pending):
             self.cancel(job, "shutting_down")
@@ -209,6 +213,7 @@ class JobQueue:
             deadline = time.monotonic() + grace_s
             while not running.done and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
+            self._finish_error(running, "shutting_down", "the daemon is quitting")
 
     async def run(self) -> None:
         """The worker: forever take the next job and run it; a job never kills the worker."""
@@ -218,7 +223,6 @@ class JobQueue:
                 await self._wakeup.wait()
             job = self._pending.popleft()
             self.running = job
-            self._activity(True)
             try:
                 await self._run(job)
             except Exception:
@@ -226,11 +230,12 @@ class JobQueue:
                 self._finish_error(job, "internal", "unexpected failure; see the daemon log")
             finally:
                 self.running = None
-                self._activity(bool(self._pending))
+                self._activity()
 
-    def _activity(self, busy: bool) -> None:
+    def _activity(self) -> None:
+        """Tell the listener how many jobs are in hand (queued or running); the tray shows it."""
         if self._on_activity is not None:
-            self._on_activity(busy)
+            self._on_activity(len(self._pending) + (self.running is not None))
 
     async def _run(self, job: Job) -> None:
         if self._engine.state == "warming":

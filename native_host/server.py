@@ -31,6 +31,10 @@ from native_host.settings import SettingsStore, normalize_host
 
 log = logging.getLogger(__name__)
 SETTINGS_FIELDS = {"protection", "mode", "sites", "site"}
+# Quit (tray, SIGTERM) must end within 2 s whatever clients do: CLOSE_S for ending jobs,
+# flushing and closing handshakes (all connections together), CUT_S after cutting the rest.
+CLOSE_S = 1.0
+CUT_S = 0.2
 
 
 class Client:
@@ -100,21 +104,38 @@ class Server:
         self.settings.subscribe(self._settings_changed)
         return self._ws_server.sockets[0].getsockname()[1]
 
-    async def close(self, grace_s: float = 2.0) -> None:
-        """Stop accepting, end all jobs with an error event, flush outboxes, close sockets."""
+    async def close(self, timeout_s: float = CLOSE_S) -> None:
+        """Stop accepting, end all jobs with an error event, give clients a moment to take
+        their last messages, then close every connection at once. Bounded by ``timeout_s``
+        whatever the clients do: a client that does not read or answer the closing handshake
+        has its TCP connection cut."""
         if self._ws_server is None:
             return
-        self._ws_server.close(close_connections=False)
-        await self.queue.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        self._ws_server.close(close_connections=False)  # stop accepting; we close them below
+        await self.queue.close(grace_s=timeout_s * 0.3)
         outboxes = [c.outbox.join() for c in self.clients if not c.closed]
         if outboxes:
+            flush_s = deadline - timeout_s * 0.3 - loop.time()
             try:
-                await asyncio.wait_for(asyncio.gather(*outboxes), grace_s)
+                await asyncio.wait_for(asyncio.gather(*outboxes), max(flush_s, 0.01))
             except TimeoutError:
-                log.warning("some clients did not take their last messages in %.1f s", grace_s)
-        for client in list(self.clients):
-            await client.ws.close(1001, "daemon quitting")
-        await self._ws_server.wait_closed()
+                log.warning("some clients did not take their last messages in time")
+        # all_connections includes those still in their opening handshake.
+        connections = list(self._ws_server.all_connections)
+        closing = [asyncio.create_task(ws.close(1001, "daemon quitting")) for ws in connections]
+        if closing:
+            _, late = await asyncio.wait(closing, timeout=max(deadline - loop.time(), 0.01))
+            if late:
+                log.warning("%d clients did not finish the closing handshake; cut", len(late))
+            for ws in connections:
+                ws.transport.abort()  # no-op for those already closed
+            await asyncio.wait(closing, timeout=CUT_S)
+        try:
+            await asyncio.wait_for(self._ws_server.wait_closed(), CUT_S)
+        except TimeoutError:
+            log.warning("some connection handlers had not returned %.1f s after the cut", CUT_S)
 
     def _check_handshake(self, conn: ServerConnection, request: Request) -> Response | None:
         # Browsers always send Origin on websocket handshakes; our own clients never do.
