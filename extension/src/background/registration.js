@@ -13,6 +13,9 @@ export const CONTENT_FILES = [
   "content/overlay.js",
   "content/intercept.js",
 ];
+/** The main-world hook (page-hook.js): reports file inputs, hides what we cannot swap. */
+export const PAGE_SCRIPT_ID = "cloaker-page-hook";
+export const PAGE_FILES = ["content/page-hook.js"];
 
 /** The match patterns the content script should run on, given the settings and permissions. */
 export async function wantedMatches(settings, permissions) {
@@ -25,31 +28,45 @@ export async function wantedMatches(settings, permissions) {
   return [...new Set(out)].sort();
 }
 
-/** Bring the registered content script in line with `settings`. */
-export async function syncRegistration(scripting, permissions, settings) {
-  const matches = await wantedMatches(settings, permissions);
-  const current = await scripting.getRegisteredContentScripts({ ids: [SCRIPT_ID] });
-  if (matches.length === 0) {
-    if (current.length) await scripting.unregisterContentScripts({ ids: [SCRIPT_ID] });
-    return matches;
-  }
-  const script = {
-    id: SCRIPT_ID,
-    js: CONTENT_FILES,
+/**
+ * The two scripts for `matches`: the isolated content script and the main-world hook, both at
+ * document_start in every frame, including about:blank, srcdoc and blob: frames of a listed
+ * site (matchOriginAsFallback: they match by the origin that created them).
+ */
+export function scriptsFor(matches) {
+  const common = {
     matches,
     runAt: "document_start",
     allFrames: true,
+    matchOriginAsFallback: true,
     persistAcrossSessions: true,
   };
-  if (current.length === 0) {
-    await scripting.registerContentScripts([script]);
-  } else if (JSON.stringify([...(current[0].matches || [])].sort()) !== JSON.stringify(matches)) {
-    await scripting.updateContentScripts([script]);
+  return [
+    { id: PAGE_SCRIPT_ID, js: PAGE_FILES, world: "MAIN", ...common },
+    { id: SCRIPT_ID, js: CONTENT_FILES, ...common },
+  ];
+}
+
+/** Bring the registered content scripts in line with `settings`. */
+export async function syncRegistration(scripting, permissions, settings) {
+  const matches = await wantedMatches(settings, permissions);
+  const ids = [PAGE_SCRIPT_ID, SCRIPT_ID];
+  const current = await scripting.getRegisteredContentScripts({ ids });
+  if (matches.length === 0) {
+    if (current.length) await scripting.unregisterContentScripts({ ids: current.map((s) => s.id) });
+    return matches;
   }
+  const same = (s) => JSON.stringify([...(s.matches || [])].sort()) === JSON.stringify(matches);
+  if (current.length === ids.length && current.every(same)) return matches;
+  // Re-register both: a partial set (an older version registered only one) is replaced whole.
+  if (current.length) await scripting.unregisterContentScripts({ ids: current.map((s) => s.id) });
+  await scripting.registerContentScripts(scriptsFor(matches));
   return matches;
 }
 
 /** Inject the content script into an already open tab (the user just switched its site on). */
 export async function injectNow(scripting, tabId) {
-  await scripting.executeScript({ target: { tabId, allFrames: true }, files: CONTENT_FILES });
+  const target = { tabId, allFrames: true };
+  await scripting.executeScript({ target, files: PAGE_FILES, world: "MAIN" });
+  await scripting.executeScript({ target, files: CONTENT_FILES });
 }

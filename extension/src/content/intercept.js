@@ -34,6 +34,7 @@
     unsupported_image: "Cloaker cannot handle this kind of image.",
     image_too_large: "This image is too large for Cloaker.",
     extension_reloaded: "Cloaker was updated or restarted: reload the page.",
+    unvetted: "This page read the photo in a way Cloaker cannot check, so Cloaker held it back.",
   };
 
   // ---- state kept current from storage.local (written by the background) ----
@@ -49,6 +50,10 @@
   chrome.storage.onChanged.addListener((changes, area) => {
     if (area === "local" && changes.settings) settings = changes.settings.newValue ?? null;
   });
+  const HINT = "cloaker:file-input"; // page-hook.js -> here: relatedTarget = an input it opens
+  const UNVETTED = "cloaker:unvetted"; // page-hook.js -> here: the page read unreleased files
+  const RELEASE = "cloaker:release"; // here -> page-hook.js: these files may reach the page
+  const PATHS = "cloaker:paths"; // here -> page-hook.js: fullPath of each file of the next drop
   /** The content script only exists on allowlisted sites; unknown settings count as "on". */
   const active = () => !settings || isProtected(location.hostname, settings);
 
@@ -163,15 +168,16 @@
           parts[k].push(fromBase64(m.data));
         } else if (m.type === "done" && m.status === "skipped") {
           overlay.finished(k, "not needed");
-          settle(k, { file: photo });
+          settle(k, { file: photo, status: "skipped" });
         } else if (m.type === "done") {
           const file = new File(parts[k], photo.name, {
             type: photo.type || m.mime || "",
             lastModified: photo.lastModified,
           });
           parts[k] = [];
-          overlay.finished(k, m.status === "no_face" ? "no face" : "protected");
-          settle(k, { file });
+          const faces = Number(m.faces) || 0;
+          overlay.finished(k, m.status === "no_face" ? "no face found" : `cloaked · ${plural(faces, "face")}`);
+          settle(k, { file, status: m.status, faces });
         } else if (m.type === "failed") {
           settle(k, { error: { code: m.code, message: m.message } });
         }
@@ -186,9 +192,11 @@
     });
   }
 
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
   function explain(failures) {
     const { code, message } = failures[0].error;
-    const reason = REASONS[code] || "Cloaker could not protect this photo.";
+    const reason = REASONS[code] || "Cloaker could not cloak this photo.";
     const which = failures.length > 1 ? ` (${failures.length} photos)` : "";
     return `${reason}${which} ${message ? `Details: ${message}` : ""}`.trim();
   }
@@ -210,7 +218,7 @@
       else failures.push(result);
     });
     if (failures.length === 0) {
-      overlay.success(photos.length > 1 ? "Your photos are protected" : "Your photo is protected");
+      overlay.success(Overlay.summary(results, settings?.mode));
       return out;
     }
     const choice = await overlay.ask(explain(failures));
@@ -219,20 +227,48 @@
 
   // ---- <input type=file>: the trusted input + change pair ----
   const inputJobs = new WeakMap(); // input -> {pairing}: the job that holds its files
-  const watchedRoots = new WeakSet();
+  const watched = new WeakSet(); // shadow roots and inputs we listen on ourselves
 
+  /** A shadow root, open or closed (content scripts may see closed ones), or null. */
+  function shadowOf(el) {
+    if (!(el instanceof Element)) return null;
+    try {
+      if (globalThis.chrome?.dom?.openOrClosedShadowRoot) return chrome.dom.openOrClosedShadowRoot(el);
+      return el.openOrClosedShadowRoot ?? el.shadowRoot ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  function watch(node) {
+    if (!node || watched.has(node)) return;
+    watched.add(node);
+    node.addEventListener("input", onFileInput, true);
+    node.addEventListener("change", onFileInput, true);
+    if (node instanceof ShadowRoot) {
+      for (const type of COMPOSED) node.addEventListener(type, onComposed, true);
+    }
+  }
+
+  /** Listen inside every shadow root on the event's path, closed ones included. */
   function watchShadowRoots(event) {
     for (const node of event.composedPath()) {
-      if (node instanceof ShadowRoot && !watchedRoots.has(node)) {
-        watchedRoots.add(node);
-        node.addEventListener("input", onFileInput, true);
-        node.addEventListener("change", onFileInput, true);
+      if (node instanceof ShadowRoot) watch(node);
+      else {
+        const root = shadowOf(node);
+        if (root) watch(root);
       }
     }
   }
 
+  /** Tell page-hook.js that `input`'s current files may reach the page. */
+  function release(input) {
+    dispatch(window, newEvent("MouseEvent", RELEASE, { relatedTarget: input }));
+  }
+
   function putFiles(input, files) {
     input.files = toDataTransfer(files).files;
+    release(input);
     dispatch(input, new Event("input", { bubbles: true, composed: true }));
     dispatch(input, new Event("change", { bubbles: true }));
   }
@@ -240,65 +276,180 @@
   function onFileInput(event) {
     if (dispatching || !event.isTrusted) return;
     const input = event.composedPath()[0];
-    if (!(input instanceof HTMLInputElement) || input.type !== "file") return;
+    if (!(input instanceof HTMLInputElement) || input.type !== "file") {
+      watchShadowRoots(event); // a closed shadow root hides the input: listen inside it
+      return;
+    }
     const current = inputJobs.get(input);
     if (current?.pairing) {
       event.stopImmediatePropagation(); // the `change` that follows the `input` we hold
       return;
     }
-    if (!active()) return;
+    if (!active()) {
+      release(input);
+      return;
+    }
     const files = Array.from(input.files || []);
     if (!files.some(isPhoto)) return;
     event.stopImmediatePropagation();
+    hold(input, files, (out) => out && putFiles(input, out));
+    watchShadowRoots(event);
+  }
+
+  /** Empty `input`, cloak `files`, then `done(out)` (null: the user cancelled). */
+  function hold(input, files, done, reason = null) {
     const job = { pairing: true };
     inputJobs.set(input, job);
-    watchShadowRoots(event);
     // The browser fires `input` then `change` in one task: start once both have passed.
     setTimeout(() => {
       job.pairing = false;
       input.value = ""; // the page keeps no file while we work, nor after a failure
-      cloakFiles(files, input).then((out) => {
+      const work = reason ? askOriginal(files, input, reason) : cloakFiles(files, input);
+      work.then((out) => {
         if (inputJobs.get(input) !== job) return; // the user picked other files meanwhile
         inputJobs.delete(input);
-        if (out) putFiles(input, out);
+        done(out);
       });
     }, 0);
   }
 
+  /** The notice alone: nothing was cloaked; "Upload original anyway" or nothing. */
+  async function askOriginal(files, anchor, reason) {
+    const photos = files.filter(isPhoto);
+    const overlay = Overlay.open(anchor, photos.map((f) => f.name));
+    photos.forEach((_, k) => overlay.failed(k, "held"));
+    const choice = await overlay.ask(reason);
+    return choice === "original" ? files : null;
+  }
+
+  // page-hook.js: the page opened a picker on this input (maybe detached, maybe in a closed
+  // shadow root: then relatedTarget is the shadow host). Listen on it ourselves.
+  function onHint(event) {
+    const target = event.relatedTarget;
+    if (target instanceof HTMLInputElement && target.type === "file") {
+      watch(target);
+      return;
+    }
+    // A host: open every shadow root below it, closed ones too.
+    for (let root = shadowOf(target), stack = []; root || stack.length; root = stack.pop()) {
+      if (!root) continue;
+      watch(root);
+      for (const el of root.querySelectorAll("*")) {
+        const inner = shadowOf(el);
+        if (inner) stack.push(inner);
+      }
+    }
+  }
+
+  // page-hook.js: the page read the files of an input we never saw a pick on (a way in we do
+  // not know). It got an empty list; hold the files with the notice, never pass them silently.
+  function onUnvetted(event) {
+    const input = event.relatedTarget;
+    if (!(input instanceof HTMLInputElement) || input.type !== "file" || inputJobs.has(input)) return;
+    watch(input);
+    const files = Array.from(input.files || []);
+    if (!files.some(isPhoto)) return;
+    if (!active()) {
+      putFiles(input, files); // protection is off here: the page may have them
+      return;
+    }
+    hold(input, files, (out) => out && putFiles(input, out), REASONS.unvetted);
+  }
+
   // ---- drop and paste: hold the event, re-dispatch a new one with the new data ----
+  const COMPOSED = ["pointerdown", "focusin", "click"];
   const POINTER = ["clientX", "clientY", "screenX", "screenY", "ctrlKey", "shiftKey", "altKey", "metaKey"];
+
+  /** What a drop's items hold, read now (a drop's data is gone once its event is over). */
+  function dropItems(dt) {
+    const out = [];
+    for (const item of Array.from(dt?.items || [])) {
+      if (item.kind !== "file") continue;
+      let entry = null;
+      try {
+        entry = item.webkitGetAsEntry?.() ?? null;
+      } catch {
+        entry = null;
+      }
+      out.push({ entry, file: item.getAsFile() });
+    }
+    return out;
+  }
+
+  const readBatch = (reader) => new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+  const entryFile = (entry) => new Promise((resolve, reject) => entry.file(resolve, reject));
+
+  /** Every file below a directory entry, depth first, with its path ("/folder/a.jpg"). */
+  async function walk(dir, found) {
+    const reader = dir.createReader();
+    for (let batch = await readBatch(reader); batch.length; batch = await readBatch(reader)) {
+      for (const entry of batch) {
+        if (entry.isDirectory) await walk(entry, found);
+        else if (entry.isFile) found.push({ file: await entryFile(entry), path: entry.fullPath });
+      }
+    }
+    return found;
+  }
+
+  /** Dropped folders, flattened: [{file, path}] (path null for a file dropped as such). */
+  async function flatten(items) {
+    const found = [];
+    for (const { entry, file } of items) {
+      if (entry?.isDirectory) await walk(entry, found);
+      else if (file) found.push({ file, path: null });
+    }
+    return found;
+  }
 
   function onTransfer(event) {
     if (dispatching || !event.isTrusted || !active()) return;
     const isDrop = event.type === "drop";
     const dt = isDrop ? event.dataTransfer : event.clipboardData;
     const files = Array.from(dt?.files || []);
-    if (!files.some(isPhoto)) return;
+    const items = isDrop ? dropItems(dt) : [];
+    const folders = items.some((i) => i.entry?.isDirectory);
+    if (!folders && !files.some(isPhoto)) return;
     event.preventDefault();
     event.stopImmediatePropagation();
     const strings = readStrings(dt);
     const target = event.composedPath()[0];
     const init = { bubbles: true, cancelable: true, composed: true };
     if (isDrop) for (const key of POINTER) init[key] = event[key];
-    cloakFiles(files, target instanceof Element ? target : null).then((out) => {
-      if (!out) return;
-      const data = toDataTransfer(out, strings);
-      const replay = isDrop
-        ? newEvent("DragEvent", "drop", { ...init, dataTransfer: data })
-        : newPasteEvent(init, data, out, strings);
-      dispatch(target.isConnected ? target : document, replay);
-    });
+    const gathered = folders ? flatten(items) : Promise.resolve(files.map((file) => ({ file, path: null })));
+    gathered
+      .then(async (found) => {
+        const all = found.map((f) => f.file);
+        const out = all.some(isPhoto) ? await cloakFiles(all, target instanceof Element ? target : null) : all;
+        if (!out) return;
+        if (folders) {
+          // Each file's place in its folder, for the entries page-hook.js gives the page.
+          const paths = out.map((f, k) => [`${f.name}|${f.size}|${f.lastModified}`, found[k].path || `/${f.name}`]);
+          dispatch(window, newEvent("CustomEvent", PATHS, { detail: JSON.stringify(paths) }));
+        }
+        const data = toDataTransfer(out, strings);
+        const replay = isDrop
+          ? newEvent("DragEvent", "drop", { ...init, dataTransfer: data })
+          : newPasteEvent(init, data, out, strings);
+        dispatch(target.isConnected ? target : document, replay);
+      })
+      .catch((err) => {
+        // Reading a dropped folder failed: nothing reaches the page, and the user is told.
+        const overlay = Overlay.open(target instanceof Element ? target : null, []);
+        overlay.ask(`Cloaker could not read the dropped folder: ${err?.message || err}`);
+      });
   }
 
   function onComposed(event) {
-    if (!dispatching && event.isTrusted && active()) watchShadowRoots(event);
+    if (!dispatching && event.isTrusted) watchShadowRoots(event);
   }
 
   const capture = { capture: true };
+  window.addEventListener(HINT, onHint, capture);
+  window.addEventListener(UNVETTED, onUnvetted, capture);
   window.addEventListener("input", onFileInput, capture);
   window.addEventListener("change", onFileInput, capture);
   window.addEventListener("drop", onTransfer, capture);
   window.addEventListener("paste", onTransfer, capture);
   // Pointer and focus events are composed: they reveal shadow roots before a file is picked.
-  for (const type of ["pointerdown", "focusin", "click"]) window.addEventListener(type, onComposed, capture);
+  for (const type of COMPOSED) window.addEventListener(type, onComposed, capture);
 })();

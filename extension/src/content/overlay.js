@@ -25,6 +25,8 @@ globalThis.CloakerOverlay ??= (() => {
     .row.bad .stage { color: #b3261e; }
     .notice { margin-top: 8px; padding-top: 8px; border-top: 1px solid #e6e6e6; }
     .why { color: #b3261e; margin-bottom: 8px; }
+    .more { margin-top: 6px; }
+    .more a { color: #1d5fbf; }
     .buttons { display: flex; gap: 8px; justify-content: flex-end; }
     button { font: inherit; padding: 5px 10px; border-radius: 6px; cursor: pointer;
       border: 1px solid #8a8a8a; background: #f4f4f4; color: #1f1f1f; }
@@ -35,6 +37,38 @@ globalThis.CloakerOverlay ??= (() => {
     queued: "waiting", warming: "starting", decode: "reading", detect: "finding faces",
     optimize: "cloaking", encode: "saving", done: "done",
   };
+
+  const FADE_MS = 4000;
+  const MODES = { low: "low", mid: "medium", high: "high" };
+
+  /** Opens the extension's page on what cloaking does (the background opens it). */
+  function openHelp() {
+    try {
+      chrome.runtime.sendMessage({ type: "help", page: "cloaking" }).catch(() => {});
+    } catch {
+      // the extension was reloaded: nothing to open
+    }
+  }
+
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+  /**
+   * The success heading: what was done, never a promise. `results`: one {status, faces} per
+   * photo (status cloaked | no_face | skipped); `mode`: the strength used.
+   */
+  function summary(results, mode) {
+    const cloaked = results.filter((r) => r.status === "cloaked");
+    const faces = cloaked.reduce((n, r) => n + (Number(r.faces) || 0), 0);
+    const none = results.filter((r) => r.status === "no_face").length;
+    const parts = [];
+    if (cloaked.length) {
+      parts.push(`Cloaked ${plural(cloaked.length, "photo")} (${plural(faces, "face")}, ${MODES[mode] || mode || "default"} strength)`);
+    }
+    if (none) parts.push(`${plural(none, "photo")} with no face found, sent unchanged`);
+    const skipped = results.length - cloaked.length - none;
+    if (skipped) parts.push(`${plural(skipped, "photo")} not cloaked (protection is off)`);
+    return parts.join("; ") || "Nothing to cloak";
+  }
 
   function place(panel, anchor) {
     const rect = anchor && anchor.isConnected ? anchor.getBoundingClientRect() : null;
@@ -116,14 +150,32 @@ globalThis.CloakerOverlay ??= (() => {
         rows[i].row.classList.add("bad");
         rows[i].stage.textContent = label;
       },
-      /** All done: say so and fade away. */
+      /**
+       * All done: say what was done, with a link to what cloaking does and does not do, and
+       * fade away (not while the pointer is on the panel).
+       */
       success(text) {
         heading.textContent = text;
-        setTimeout(() => host.remove(), 1500);
+        const more = el("div", "more");
+        const link = el("a", "", "What cloaking does and does not do");
+        link.href = "#";
+        link.addEventListener("click", (event) => {
+          event.preventDefault();
+          if (event.isTrusted) openHelp();
+        });
+        more.append(link);
+        panel.append(more);
+        let hovered = false;
+        panel.addEventListener("pointerenter", () => (hovered = true));
+        panel.addEventListener("pointerleave", () => {
+          hovered = false;
+          setTimeout(() => hovered || host.remove(), 1500);
+        });
+        setTimeout(() => hovered || host.remove(), FADE_MS);
       },
       /** The fail-closed notice. Resolves "original" or "cancel" on a trusted click. */
       ask(why) {
-        heading.textContent = "Not uploaded: Cloaker could not protect this photo";
+        heading.textContent = "Not uploaded: Cloaker did not cloak this photo";
         panel.setAttribute("role", "alertdialog");
         const notice = el("div", "notice");
         notice.append(el("div", "why", why));
@@ -150,5 +202,5 @@ globalThis.CloakerOverlay ??= (() => {
     };
   }
 
-  return { open };
+  return { open, summary };
 })();

@@ -1,0 +1,169 @@
+// Drives Debian's Chromium through a list of plain-pattern cases (site/p-*.html) in ONE
+// browser: the unpacked extension, the profile with the real native host, the real daemon.
+// Called by test_patterns_chromium.py, which owns the site, the daemon and the assertions.
+//
+//   node tests/e2e/patterns_chromium.mjs CONFIG.json   (prints one line: RESULT {...})
+//
+// CONFIG: {chromium, extension, profile, extensionId, timeoutMs, clipboardOrigin, waitSites,
+//   cases: [{id, url, action: pick|drop|paste, files: [paths], frame: bool (the #go control
+//   is in the page's first frame), expect: cloaked|untouched|notice, beforeCase: [argv],
+//   protection: bool (wait until the extension has this value), overlayScreenshot: path,
+//   noticeScreenshot: path}]}
+// RESULT: {ok, error, events, cases: {id: {seconds, seen, uploaded, overlay, notice, error}}}
+
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+import { chromium } from "playwright-core";
+
+const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const TIMEOUT = config.timeoutMs ?? 600000;
+const started = Date.now();
+const result = { events: [], cases: {} };
+const note = (what) => result.events.push(`${((Date.now() - started) / 1000).toFixed(1)}s ${what}`);
+
+async function until(what, fn, timeout = TIMEOUT, every = 150) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+const ctx = await chromium.launchPersistentContext(config.profile, {
+  executablePath: config.chromium,
+  headless: true,
+  viewport: { width: 900, height: 700 },
+  args: [
+    `--disable-extensions-except=${config.extension}`,
+    `--load-extension=${config.extension}`,
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--host-resolver-rules=MAP *.test 127.0.0.1",
+    "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
+  ],
+});
+
+const swUrl = `chrome-extension://${config.extensionId}/background/main.js`;
+let sw = ctx.serviceWorkers().find((w) => w.url() === swUrl);
+const state = () => sw.evaluate(() => chrome.storage.local.get(["helper", "settings"]));
+
+async function ready() {
+  sw ??= await ctx.waitForEvent("serviceworker", { predicate: (w) => w.url() === swUrl, timeout: 15000 });
+  await until("the helper to be connected with models ready", async () => {
+    const { helper } = await state();
+    return helper?.connection === "connected" && helper.state === "ready";
+  });
+  await until("both content scripts to be registered for the test site", async () => {
+    const scripts = await sw.evaluate(() => chrome.scripting.getRegisteredContentScripts());
+    const ids = scripts.filter((s) => config.waitSites.every((h) => s.matches.includes(`*://*.${h}/*`)));
+    return ids.length === 2;
+  });
+  note("extension ready");
+}
+
+async function writeClipboard(png) {
+  await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: config.clipboardOrigin });
+  const writer = await ctx.newPage();
+  await writer.goto(`${config.clipboardOrigin}/index.html`);
+  const b64 = readFileSync(png).toString("base64");
+  await writer.evaluate(async (data) => {
+    const blob = await (await fetch(`data:image/png;base64,${data}`)).blob();
+    await navigator.clipboard.write([new ClipboardItem({ "image/png": blob })]);
+  }, b64);
+  await writer.close();
+}
+
+const overlayText = (page) =>
+  page.evaluate(() =>
+    [document, ...Array.from(frames, (f) => { try { return f.document; } catch { return null; } })]
+      .filter(Boolean)
+      .map((d) => d.querySelector("[data-cloaker-overlay]")?.shadowRoot.querySelector(".panel").innerText)
+      .find(Boolean) ?? "");
+
+async function runCase(c) {
+  const out = { id: c.id };
+  const t0 = Date.now();
+  if (c.beforeCase) out.beforeCase = execFileSync(c.beforeCase[0], c.beforeCase.slice(1), { encoding: "utf8" }).trim();
+  if (c.protection !== undefined) {
+    await until("the extension to hear of the protection setting", async () =>
+      (await state()).settings?.protection === c.protection, 15000);
+  }
+  if (c.action === "paste") await writeClipboard(c.files[0]);
+  const page = await ctx.newPage();
+  page.on("console", (m) => result.events.push(`${c.id} console ${m.text()}`));
+  try {
+    await page.goto(c.url);
+    const scope = c.frame ? page.frameLocator("iframe") : page;
+    if (c.action === "pick") {
+      const chooser = page.waitForEvent("filechooser", { timeout: 15000 });
+      if (c.id.startsWith("closedshadow")) {
+        const box = await page.locator("#go").boundingBox();
+        await page.mouse.click(box.x + 20, box.y + 20); // the input fills the host
+      } else await scope.locator("#go").click();
+      await (await chooser).setFiles(c.files);
+    } else if (c.action === "drop") {
+      const cdp = await ctx.newCDPSession(page);
+      const box = await page.locator("#zone").boundingBox();
+      const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+      const data = { items: [], files: c.files, dragOperationsMask: 1 };
+      for (const type of ["dragEnter", "dragOver", "drop"]) await cdp.send("Input.dispatchDragEvent", { type, ...at, data });
+    } else if (c.action === "paste") {
+      await page.click("#target");
+      await page.keyboard.press("Control+V");
+    } else throw new Error(`unknown action ${c.action}`);
+    note(`${c.id}: files handed over`);
+
+    const notice = page.getByRole("button", { name: "Upload original anyway" });
+    if (c.expect === "notice") {
+      await until("the notice", async () => (await overlayText(page)).includes("Upload original anyway"));
+      out.notice = await overlayText(page);
+      if (c.noticeScreenshot) await page.screenshot({ path: c.noticeScreenshot });
+      out.seen = await page.evaluate(() => window.seen ?? []);
+      out.status = await page.evaluate(() => document.getElementById("status")?.textContent ?? "");
+    } else {
+      let overlayAt = null;
+      await until("the upload", async () => {
+        const text = await overlayText(page);
+        if (text && !out.overlay) out.overlay = text;
+        if (text.includes("Upload original anyway")) throw new Error(`the notice appeared: ${text}`);
+        if (c.overlayScreenshot && !overlayAt && text.startsWith("Cloaked")) {
+          overlayAt = Date.now();
+          await page.screenshot({ path: c.overlayScreenshot });
+        }
+        if (text) out.overlayFinal = text;
+        return (await page.locator("#status[data-count]").count()) > 0;
+      });
+      out.uploaded = Number(await page.getAttribute("#status", "data-count"));
+      out.seen = await page.evaluate(() => window.seen ?? []);
+      out.overlayFinal = (await overlayText(page)) || out.overlayFinal || "";
+      void notice;
+    }
+  } catch (err) {
+    out.error = String(err?.stack || err);
+    out.seen = await page.evaluate(() => window.seen ?? []).catch(() => null);
+  } finally {
+    await page.close();
+  }
+  out.seconds = (Date.now() - t0) / 1000;
+  note(`${c.id}: ${out.error ? "failed" : "done"} in ${out.seconds.toFixed(1)} s`);
+  return out;
+}
+
+try {
+  await ready();
+  for (const c of config.cases) result.cases[c.id] = await runCase(c);
+  result.ok = true;
+} catch (err) {
+  result.ok = false;
+  result.error = String(err?.stack || err);
+} finally {
+  await ctx.close();
+}
+console.log(`RESULT ${JSON.stringify(result)}`);

@@ -1,0 +1,111 @@
+"""The plain upload patterns (site/p-*.html) end to end in Debian's Chromium, one browser for
+the whole module: detached inputs, inputs attached after click() or removed before their
+change, showPicker(), a closed shadow root, composers in same-origin / about:blank / srcdoc
+frames, drops read through webkitGetAsEntry() (a folder too), a paste into a contenteditable,
+and a page that prefers showOpenFilePicker(). Each on the allowlisted site (cloaked), on a
+site off the list and with protection off (the original). Real host, daemon and models.
+Seconds per case go to artifacts/patterns-chromium.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from checks import FaceShift
+from harness import ARTIFACTS, EXTENSION_ID, HERE, JOB_TIMEOUT_S, ROOT, Daemon
+from patterns import (
+    PATTERNS,
+    WHERE,
+    build_cases,
+    case_id,
+    check_case,
+    selected,
+    write_timings,
+)
+from server import TestSite
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def face_shift(models_dir: Path) -> FaceShift:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLOAKER_MODELS_DIR", str(models_dir))
+        return FaceShift()
+
+
+@pytest.fixture(scope="module")
+def batch(
+    browser_tools: dict[str, str],
+    extension_dir: Path,
+    profile: Path,
+    e2e_env: dict[str, str],
+    test_site: TestSite,
+    daemon: Daemon,
+    faces_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Any]]:
+    """Every case, in one Chromium: the driver's per-case results."""
+    scratch = tmp_path_factory.mktemp("patterns")
+    cases = build_cases(selected(PATTERNS), faces_dir, scratch, test_site.port, daemon)
+    for case in cases:
+        if case["id"] == "detachedsocial":
+            case["overlayScreenshot"] = str(ARTIFACTS / "patterns-overlay-cloaked.png")
+    config = {
+        "chromium": browser_tools["chromium"],
+        "extension": str(extension_dir),
+        "profile": str(profile),
+        "extensionId": EXTENSION_ID,
+        "timeoutMs": int(JOB_TIMEOUT_S * 1000),
+        "clipboardOrigin": f"http://127.0.0.1:{test_site.port}",
+        "waitSites": ["social.test"],
+        "cases": cases,
+    }
+    path = scratch / "config.json"
+    path.write_text(json.dumps(config))
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [browser_tools["node"], str(HERE / "patterns_chromium.mjs"), str(path)],
+            env=e2e_env,
+            capture_output=True,
+            text=True,
+            timeout=len(cases) * JOB_TIMEOUT_S,
+            cwd=ROOT,
+        )
+    finally:
+        daemon.set(protection=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        raise AssertionError(f"driver failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    if not result.get("ok"):
+        raise AssertionError(f"driver error: {result.get('error')}\nevents: {result['events']}")
+    result["wall"] = time.monotonic() - t0
+    rows: dict[str, Any] = {}
+    yield {"result": result, "rows": rows, "paste": {}}
+    rows["_browser_wall_seconds"] = round(result["wall"], 1)
+    write_timings("chromium", rows)
+
+
+@pytest.mark.parametrize("where", list(WHERE))
+@pytest.mark.parametrize("pattern", PATTERNS, ids=lambda p: p.name)
+def test_pattern(
+    pattern: Any,
+    where: str,
+    batch: dict[str, Any],
+    test_site: TestSite,
+    faces_dir: Path,
+    face_shift: FaceShift,
+) -> None:
+    if case_id(pattern, where) not in batch["result"]["cases"]:
+        pytest.skip("not selected (CLOAKER_E2E_PATTERNS)")
+    result = batch["result"]["cases"][case_id(pattern, where)]
+    batch["rows"][case_id(pattern, where)] = {"seconds": round(result["seconds"], 2)}
+    measured = check_case(result, pattern, where, test_site, faces_dir, face_shift, batch["paste"])
+    batch["rows"][case_id(pattern, where)] = measured
