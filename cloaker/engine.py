@@ -137,7 +137,7 @@ class Engine:
         seed: int | None = None,
     ) -> CloakResult:
         """Decode, cloak every face, encode in the input's format. See the module doc."""
-        from cloaker.imageio import decode, encode_image
+        from cloaker.imageio import decode, encode_image, encode_unchanged
 
         t0 = time.perf_counter()
         report = progress or (lambda f, s: None)
@@ -149,7 +149,8 @@ class Engine:
             img.rgb, mode, seed=seed, progress=report, cancel=cancel, gray=img.grayscale
         )
         report(0.9, "encode")
-        encoded = encode_image(img, out)
+        # No face: the pixels stay the input's exactly (metadata stripped without re-encoding).
+        encoded = encode_image(img, out) if info.faces else encode_unchanged(data, img)
         report(1.0, "done")
         h, w = img.rgb.shape[:2]
         return CloakResult(

@@ -4,7 +4,8 @@
 and remembers what the file was; ``encode(img, rgb) -> bytes`` writes the changed pixels
 back in the same format, with the ICC profile and alpha kept and every other piece of
 metadata (EXIF, GPS, XMP, IPTC, comments) left out. A photo with no face is written with
-``encode(img, img.rgb)``.
+``encode_unchanged(data, img)``: the input with its metadata blocks dropped and its image
+data copied byte for byte (JPEG, PNG, WebP), so its pixels are exactly the input's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from .decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode
 from .encode import encode, encode_image
 from .formats import extension_for_format, heif_available, mime_for_format, sniff_format
+from .strip import encode_unchanged, strip_metadata
 from .types import DecodedImage, EncodedImage
 
 __all__ = [
@@ -22,8 +24,10 @@ __all__ = [
     "decode",
     "encode",
     "encode_image",
+    "encode_unchanged",
     "extension_for_format",
     "heif_available",
     "mime_for_format",
     "sniff_format",
+    "strip_metadata",
 ]

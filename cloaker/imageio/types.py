@@ -15,8 +15,8 @@ class DecodedImage:
       ``rgb``: (H, W, 3) uint8, 0..255, C-contiguous, EXIF orientation already applied
         (so H, W are the displayed height and width). Grayscale inputs are replicated to
         three equal channels; 16-bit inputs are reduced to 8 bits; CMYK is converted to RGB.
-        It is the original: copy it before perturbing, and pass it unchanged to ``encode``
-        for a photo with no face.
+        It is the original: copy it before perturbing. A photo with no face is written by
+        ``encode_unchanged`` (the input's bytes, metadata stripped) instead.
       ``alpha``: (H, W) uint8 (255 = opaque), or None when the input has no transparency.
         ``encode`` re-attaches it; the engine never changes it.
 
