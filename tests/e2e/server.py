@@ -8,6 +8,8 @@ every upload is recorded so a test knows which name the page was loaded under.
 - ``GET /<page>.html``: the pages (form, app, hidden, drop, paste, shadow).
 - ``POST /upload/<flow>``: multipart/form-data; every file part is kept. A plain form
   submission gets an HTML page (``#received``), a script upload gets JSON ``{"count": n}``.
+- ``GET /<prefix>/...``: a folder mounted with ``TestSite(mounts={"/zoo/": folder})`` (the
+  upload-widget zoo, built by ``zoo/build.mjs``).
 
 Run by hand: ``python tests/e2e/server.py [port]``.
 """
@@ -69,8 +71,10 @@ class TestSite:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, mounts: dict[str, Path] | None = None) -> None:
         self.received: list[Upload] = []
+        # URL prefix ("/zoo/") -> folder served under it, besides site/.
+        self.mounts = dict(mounts or {})
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -113,6 +117,13 @@ class TestSite:
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # keep test output quiet
+
+            def translate_path(self, path: str) -> str:
+                for prefix, folder in site.mounts.items():
+                    if path.startswith(prefix):
+                        self.directory = str(folder)
+                        return super().translate_path(path[len(prefix) - 1 :])
+                return super().translate_path(path)
 
             def end_headers(self) -> None:
                 self.send_header("Cache-Control", "no-store")
