@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import logging
 import threading
 import time
@@ -17,15 +16,23 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from PIL import Image
-
 from cloaker.errors import CancelledError, CloakerError, ModelError
+from cloaker.imageio import check_header
 from native_host.protocol import ProtocolError, error, message
 
 if TYPE_CHECKING:
     from cloaker.engine import CloakResult  # the engine module may import torch
 
 log = logging.getLogger(__name__)
+
+
+LOAD_FAILED = "the face models could not be loaded; the daemon's log says why"
+# How a job that was stopped ends (error name -> message for the user).
+ENDED = {
+    "cancelled": "the job was cancelled",
+    "shutting_down": "the daemon is quitting; the photo was not cloaked",
+    "timeout": "the job was stopped: it ran over the daemon's time limit (job_timeout_s)",
+}
 
 
 @dataclass(frozen=True)
@@ -60,23 +67,19 @@ class Sink(Protocol):
 
 
 def check_image(data: bytes, limits: Limits) -> None:
-    """Enforce the byte and pixel limits before any decoding (the header is parsed only)."""
+    """Enforce the byte and pixel limits before any decoding (the header is parsed only),
+    with the same checks and messages as the engine's decoder."""
     if len(data) > limits.max_image_bytes:
         raise ProtocolError(
-            "image_too_large", f"{len(data)} bytes is over the {limits.max_image_bytes}-byte limit"
+            "image_too_large",
+            f"the file is {len(data):,} bytes, over the daemon's limit of "
+            f"{limits.max_image_bytes:,} bytes ({limits.max_image_bytes / 2**20:g} MiB, "
+            "max_image_bytes)",
         )
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
-    except Image.DecompressionBombError as exc:
-        raise ProtocolError("image_too_large", str(exc)) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ProtocolError("bad_image", f"not a readable image: {exc}") from exc
-    if width * height > limits.max_pixels:
-        raise ProtocolError(
-            "image_too_large",
-            f"{width}x{height} is over the {limits.max_pixels}-pixel limit",
-        )
+        check_header(data, max_pixels=limits.max_pixels, max_bytes=limits.max_image_bytes)
+    except CloakerError as exc:
+        raise ProtocolError(exc.code, exc.message) from exc
 
 
 @dataclass(eq=False)
@@ -123,7 +126,7 @@ class EngineHost:
             raise
         except Exception as exc:
             log.exception("the engine failed to load")
-            raise ModelError(f"the engine failed to load: {exc}") from exc
+            raise ModelError(LOAD_FAILED) from exc
         self.device = str(getattr(engine, "device", "unknown"))
         log.info("engine ready on %s after %.1f s", self.device, time.monotonic() - started)
         return engine
@@ -144,7 +147,7 @@ class EngineHost:
         if self.state != "failed":
             return None
         exc = self._future.exception() if self._future else None
-        return exc if isinstance(exc, CloakerError) else ModelError(str(exc))
+        return exc if isinstance(exc, CloakerError) else ModelError(LOAD_FAILED)
 
     async def get(self) -> EngineLike:
         """The warm engine; waits while warming; raises the load error if it failed."""
@@ -181,11 +184,14 @@ class JobQueue:
     def submit(self, job: Job) -> None:
         """Queue a job or raise ``busy`` / ``shutting_down``."""
         if self._closed:
-            raise ProtocolError("shutting_down", "the daemon is quitting", job.request_id)
+            raise ProtocolError("shutting_down", ENDED["shutting_down"], job.request_id)
         ahead = len(self._pending) + (self.running is not None)
         if ahead >= self._limits.queue_size:
             raise ProtocolError(
-                "busy", f"{ahead} jobs are queued (limit {self._limits.queue_size})", job.request_id
+                "busy",
+                f"the daemon is busy: {ahead} photos are waiting or being cloaked (limit "
+                f"{self._limits.queue_size}, queue_size); try again in a moment",
+                job.request_id,
             )
         self._pending.append(job)
         job.sink.send(progress(job, 0.0, "queued", position=ahead))
@@ -197,7 +203,7 @@ class JobQueue:
         job.stop(reason)
         if job in self._pending:
             self._pending.remove(job)
-            self._finish_error(job, reason, f"job {reason.replace('_', ' ')}")
+            self._finish_error(job, reason, ENDED[reason])
             self._activity()
 
     async def close(self, grace_s: float = 0.5) -> None:
@@ -213,7 +219,7 @@ class JobQueue:
             deadline = time.monotonic() + grace_s
             while not running.done and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
-            self._finish_error(running, "shutting_down", "the daemon is quitting")
+            self._finish_error(running, "shutting_down", ENDED["shutting_down"])
 
     async def run(self) -> None:
         """The worker: forever take the next job and run it; a job never kills the worker."""
@@ -246,7 +252,7 @@ class JobQueue:
         stop_task.cancel()
         if job.end_reason is not None:
             engine_task.cancel()
-            self._finish_error(job, job.end_reason, f"job {job.end_reason.replace('_', ' ')}")
+            self._finish_error(job, job.end_reason, ENDED[job.end_reason])
             return
         try:
             engine = engine_task.result()
@@ -277,17 +283,25 @@ class JobQueue:
             result = await asyncio.wait_for(asyncio.shield(future), self._limits.job_timeout_s)
         except TimeoutError:
             job.stop("timeout")
-            self._finish_error(job, "timeout", f"job ran over {self._limits.job_timeout_s} s")
+            self._finish_error(
+                job,
+                "timeout",
+                f"the job was stopped: it ran over the daemon's time limit of "
+                f"{self._limits.job_timeout_s:g} s (job_timeout_s)",
+            )
             await _drain(future, job)
             return
         except CancelledError:
-            self._finish_error(job, job.end_reason or "cancelled", "job cancelled")
+            reason = job.end_reason or "cancelled"
+            self._finish_error(job, reason, ENDED.get(reason, ENDED["cancelled"]))
             return
         except CloakerError as exc:
+            if exc.__cause__ is not None:  # the technical cause, for the log only
+                log.info("job %s: %s, caused by %r", job.request_id, exc.code, exc.__cause__)
             self._finish_error(job, job.end_reason or exc.code, exc.message)
             return
         if job.end_reason is not None:  # finished before it noticed the cancel
-            self._finish_error(job, job.end_reason, f"job {job.end_reason.replace('_', ' ')}")
+            self._finish_error(job, job.end_reason, ENDED[job.end_reason])
             return
         job.done = True
         reply = result_message(job.request_id, result)

@@ -152,7 +152,7 @@ def test_png_header_bomb_is_refused_before_decoding() -> None:
     data = claimed_png(100_000, 100_000)
     assert len(data) < 100
     start = time.perf_counter()
-    with pytest.raises(ImageTooLargeError, match=r"100000x100000.*50000000") as caught:
+    with pytest.raises(ImageTooLargeError, match=r"100000x100000.*50,000,000 pixels") as caught:
         decode(data)
     assert time.perf_counter() - start < 0.2
     assert caught.value.code == "image_too_large"
@@ -190,7 +190,7 @@ HEADER_SIZE_CASES = [
 def test_header_size_is_read_before_decoding(fmt: str, options: dict[str, Any]) -> None:
     data = save(Image.new("RGB", (301, 203), (5, 6, 7)), fmt, **options)
     assert peek_size(data, fmt) == (301, 203)
-    with pytest.raises(ImageTooLargeError, match=r"301x203 = 61103 pixels; the limit is 60000"):
+    with pytest.raises(ImageTooLargeError, match=r"301x203 pixels \(61,103\).* 60,000 pixels"):
         decode(data, max_pixels=60_000)
     assert decode(data, max_pixels=61_103).rgb.shape == (203, 301, 3)
 

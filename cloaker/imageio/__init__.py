@@ -10,7 +10,7 @@ data copied byte for byte (JPEG, PNG, WebP), so its pixels are exactly the input
 
 from __future__ import annotations
 
-from .decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode
+from .decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, check_header, decode
 from .encode import encode, encode_image
 from .formats import extension_for_format, heif_available, mime_for_format, sniff_format
 from .strip import encode_unchanged, strip_metadata
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DecodedImage",
     "EncodedImage",
+    "check_header",
     "decode",
     "encode",
     "encode_image",

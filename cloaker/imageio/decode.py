@@ -37,6 +37,7 @@ _PILLOW_ERRORS = (
     struct.error,
     zlib.error,
 )
+_FORMAT_LABELS = {"WEBP": "WebP"}
 _GPS_IFD = 0x8825
 _ORIENTATION_TAG = 0x0112
 _ANIMATED_NOTES = {
@@ -78,16 +79,9 @@ def decode(
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         # Another module flipped this global; truncated uploads would then decode silently.
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; Cloaker needs it off")
-    if len(data) > max_bytes:
-        raise ImageTooLargeError(f"the file is {len(data)} bytes; the limit is {max_bytes} bytes")
-    fmt = require_supported(data)
-    header_size = peek_size(data, fmt)
-    if header_size is not None:
-        _check_pixels(header_size, max_pixels)
-    if fmt == "HEIF":
-        _register_heif()
+    fmt = _check_before_pillow(data, max_pixels, max_bytes)
 
-    with _pillow_errors(fmt):
+    with _pillow_errors(fmt, max_pixels):
         # Not a `with Image.open`: closing would free the pixels that `upright` may share,
         # and an in-memory file holds no OS resource.
         im = Image.open(io.BytesIO(data), formats=[fmt])
@@ -146,18 +140,52 @@ def decode(
     )
 
 
+def check_header(
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[int, int]:
+    """What ``decode`` refuses before decoding any pixel, for callers that must answer at
+    once (the daemon, before queueing a job): byte size, format, and the dimensions from the
+    header, by Cloaker's limits before Pillow's. Returns (width, height); raises as
+    ``decode`` does."""
+    fmt = _check_before_pillow(data, max_pixels, max_bytes)
+    with _pillow_errors(fmt, max_pixels), Image.open(io.BytesIO(data), formats=[fmt]) as im:
+        _check_pixels(im.size, max_pixels)
+        return im.size
+
+
+def _check_before_pillow(data: bytes, max_pixels: int, max_bytes: int) -> str:
+    """Size limit, sniffed format and header dimensions; returns the format."""
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(
+            f"the file is {len(data):,} bytes, over Cloaker's limit of {max_bytes:,} bytes "
+            f"({max_bytes / 2**20:g} MiB)"
+        )
+    fmt = require_supported(data)
+    header_size = peek_size(data, fmt)
+    if header_size is not None:
+        _check_pixels(header_size, max_pixels)
+    if fmt == "HEIF":
+        _register_heif()
+    return fmt
+
+
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
         raise ImageTooLargeError(
-            f"the image is {width}x{height} = {width * height} pixels; "
-            f"the limit is {max_pixels} pixels"
+            f"the image is {width}x{height} pixels ({width * height:,}), over Cloaker's "
+            f"limit of {max_pixels:,} pixels (max_pixels)"
         )
 
 
 @contextmanager
-def _pillow_errors(fmt: str) -> Iterator[None]:
-    """Turn Pillow's failures into Cloaker's errors (with the cause chained)."""
+def _pillow_errors(fmt: str, max_pixels: int) -> Iterator[None]:
+    """Turn Pillow's failures into Cloaker's errors. The message is for a person: Pillow's
+    own text (which may hold a Python repr or Pillow's internal limits) stays in the chained
+    cause, for logs."""
     try:
         # The warnings filter is process-wide: another thread may briefly see this warning
         # as an error too, which is harmless.
@@ -166,9 +194,19 @@ def _pillow_errors(fmt: str) -> Iterator[None]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"the image is too large to decode safely: {exc}") from exc
+        # Pillow's limit is above Cloaker's default, so with the default it trips only on
+        # sizes the header did not show (a GIF frame larger than its screen, AVIF, HEIF).
+        limit = (
+            f", over Cloaker's limit of {max_pixels:,} pixels (max_pixels)"
+            if max_pixels <= Image.MAX_IMAGE_PIXELS
+            else ""
+        )
+        raise ImageTooLargeError(f"the image is too large to decode safely{limit}") from exc
     except _PILLOW_ERRORS as exc:
-        raise BadImageError(f"the {fmt} file is corrupt or truncated: {exc}") from exc
+        raise BadImageError(
+            f"this {_FORMAT_LABELS.get(fmt, fmt)} file is damaged or cut short, so it cannot "
+            "be read"
+        ) from exc
 
 
 def _register_heif() -> None:
