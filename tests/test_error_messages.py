@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,3 +131,28 @@ def test_protocol_doc_shows_no_internals() -> None:
         assert_for_people(message, "")
     assert not [c for c in PILLOW_CONSTANTS if c in text]
     assert "cannot identify image file" not in text
+
+
+def test_daemon_header_check_reads_heic_in_a_fresh_process(tmp_path: Path) -> None:
+    """The daemon checks headers before the engine ever decoded a HEIF: the check must
+    register the HEIF reader itself (it used to refuse every iPhone photo as bad_image)."""
+    pytest.importorskip("pillow_heif")
+    make = (
+        "import io, sys, pillow_heif; from PIL import Image; pillow_heif.register_heif_opener();"
+        "buf = io.BytesIO(); Image.new('RGB', (64, 48)).save(buf, 'HEIF');"
+        "open(sys.argv[1], 'wb').write(buf.getvalue())"
+    )
+    heic = tmp_path / "photo.heic"
+    subprocess.run([sys.executable, "-c", make, str(heic)], check=True, timeout=60)
+    check = (
+        "import sys; from native_host.jobs import Limits, check_image;"
+        "check_image(open(sys.argv[1], 'rb').read(), Limits()); print('accepted')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check, str(heic)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "accepted", result.stderr
