@@ -3,12 +3,21 @@
 
 import { badgeState, showBadge } from "./badge.js";
 import { PageApi } from "./api.js";
+import { needsPoll, StatusPoll } from "./poll.js";
 import { syncRegistration } from "./registration.js";
 import { SettingsCache } from "./settings.js";
 import { Transport } from "./transport.js";
 import { UploadJobs } from "./uploads.js";
 
 const log = (...args) => console.log("[cloaker]", ...args);
+const HELP_PAGES = { cloaking: "pages/cloaking.html", install: "pages/install.html" };
+
+/** A content script's "what cloaking does" link: open our own page, nothing else. */
+function openHelp(message, sender) {
+  if (message?.type !== "help" || !sender?.tab || !HELP_PAGES[message.page]) return false;
+  chrome.tabs.create({ url: chrome.runtime.getURL(HELP_PAGES[message.page]), index: sender.tab.index + 1 });
+  return false;
+}
 
 let registration = Promise.resolve();
 function resync(settings) {
@@ -19,10 +28,12 @@ function resync(settings) {
 }
 
 let lastSites = null;
+let poll = null;
 const cache = new SettingsCache({
   storage: chrome.storage.local,
   onChange: (c) => {
     showBadge(chrome.action, badgeState(c)).catch(() => {});
+    poll?.kick();
     const sites = JSON.stringify(c.settings.sites);
     if (sites !== lastSites) {
       lastSites = sites;
@@ -61,6 +72,8 @@ const transport = new Transport({
   },
 });
 
+poll = new StatusPoll({ refresh, wanted: () => needsPoll(cache.helper) });
+
 const jobs = new UploadJobs({ transport, cache, onJobs: (n) => cache.setHelper({ jobs: n }) });
 const api = new PageApi({
   transport,
@@ -72,6 +85,7 @@ const api = new PageApi({
 
 chrome.runtime.onConnect.addListener((port) => jobs.accept(port));
 chrome.runtime.onMessage.addListener(api.listener);
+chrome.runtime.onMessage.addListener(openHelp);
 chrome.permissions.onAdded.addListener(() => resync(cache.settings));
 chrome.permissions.onRemoved.addListener(() => resync(cache.settings));
 

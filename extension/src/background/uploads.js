@@ -10,7 +10,7 @@
 //     {type: "done", file, status, mime, faces, reason}   status: cloaked | no_face | skipped
 //     {type: "failed", file, code, message}
 //
-// The site is taken from the port's sender (the frame's own URL), never from the page.
+// The site is taken from the port's sender (the frame's origin or URL), never from the page.
 // Closing the port (tab closed, user pressed Cancel) cancels the daemon jobs.
 
 import "../shared/bytes.js";
@@ -30,6 +30,21 @@ export const SLICE_BYTES = 8 * 1024 * 1024;
 export function cloakIdleTimeoutMs(limits) {
   const jobTimeoutS = Number(limits?.job_timeout_s) > 0 ? Number(limits.job_timeout_s) : 180;
   return (jobTimeoutS + 30) * 1000;
+}
+
+/**
+ * The site a content script's port speaks for, from what the browser says of its frame
+ * (never from the page): the frame's origin first, because about:blank, srcdoc and blob:
+ * frames have no host in their URL but inherit their creator's origin (Chrome gives
+ * `origin`); then the frame's URL; then, for such a frame where the browser gives no origin
+ * (Firefox), the tab's address.
+ */
+export function senderHost(sender) {
+  for (const url of [sender?.origin, sender?.url, sender?.tab?.url]) {
+    const host = hostOf(String(url || ""));
+    if (host) return host;
+  }
+  return "";
 }
 
 function sendSlices(port, file, bytes) {
@@ -52,7 +67,7 @@ export class UploadJobs {
   /** runtime.onConnect listener. */
   accept(port) {
     if (port.name !== PORT_NAME) return;
-    const host = hostOf(port.sender?.url || "");
+    const host = senderHost(port.sender);
     const files = [];
     const requests = new Set();
     let closed = false;

@@ -16,7 +16,7 @@
   if (globalThis.__cloakerIntercepting) return;
   globalThis.__cloakerIntercepting = true;
 
-  const { isProtected } = globalThis.CloakerSites;
+  const { hostOf, isProtected } = globalThis.CloakerSites;
   const { fromBase64 } = globalThis.CloakerBytes;
   const Overlay = globalThis.CloakerOverlay;
   const SLICE_BYTES = 8 * 1024 * 1024;
@@ -54,8 +54,12 @@
   const UNVETTED = "cloaker:unvetted"; // page-hook.js -> here: the page read unreleased files
   const RELEASE = "cloaker:release"; // here -> page-hook.js: these files may reach the page
   const PATHS = "cloaker:paths"; // here -> page-hook.js: fullPath of each file of the next drop
+  const FRAME = "cloaker:frame"; // page-hook.js -> here: relatedTarget = a frame it hooked
+  // The frame's site: its origin's host. about:blank and srcdoc frames have no host in their
+  // address but inherit the origin of the page that made them (self.origin says which).
+  const siteHost = hostOf(String(self.origin)) || location.hostname;
   /** The content script only exists on allowlisted sites; unknown settings count as "on". */
-  const active = () => !settings || isProtected(location.hostname, settings);
+  const active = () => !settings || isProtected(siteHost, settings);
 
   const isPhoto = (file) => {
     const type = (file.type || "").toLowerCase();
@@ -229,9 +233,16 @@
   const inputJobs = new WeakMap(); // input -> {pairing}: the job that holds its files
   const watched = new WeakSet(); // shadow roots and inputs we listen on ourselves
 
+  // Realm-agnostic checks: nodes may come from a frame this script adopted (another realm).
+  const isElement = (n) => n?.nodeType === 1;
+  const isShadowRoot = (n) => n?.nodeType === 11 && Boolean(n.host);
+  const isFileInput = (n) => isElement(n) && n.localName === "input" && String(n.type).toLowerCase() === "file";
+  /** The window a node's events are exchanged on with page-hook.js (its own frame's). */
+  const windowOf = (node) => node?.ownerDocument?.defaultView || (node?.defaultView ?? window);
+
   /** A shadow root, open or closed (content scripts may see closed ones), or null. */
   function shadowOf(el) {
-    if (!(el instanceof Element)) return null;
+    if (!isElement(el)) return null;
     try {
       if (globalThis.chrome?.dom?.openOrClosedShadowRoot) return chrome.dom.openOrClosedShadowRoot(el);
       return el.openOrClosedShadowRoot ?? el.shadowRoot ?? null;
@@ -245,7 +256,7 @@
     watched.add(node);
     node.addEventListener("input", onFileInput, true);
     node.addEventListener("change", onFileInput, true);
-    if (node instanceof ShadowRoot) {
+    if (isShadowRoot(node)) {
       for (const type of COMPOSED) node.addEventListener(type, onComposed, true);
     }
   }
@@ -253,7 +264,7 @@
   /** Listen inside every shadow root on the event's path, closed ones included. */
   function watchShadowRoots(event) {
     for (const node of event.composedPath()) {
-      if (node instanceof ShadowRoot) watch(node);
+      if (isShadowRoot(node)) watch(node);
       else {
         const root = shadowOf(node);
         if (root) watch(root);
@@ -263,7 +274,7 @@
 
   /** Tell page-hook.js that `input`'s current files may reach the page. */
   function release(input) {
-    dispatch(window, newEvent("MouseEvent", RELEASE, { relatedTarget: input }));
+    dispatch(windowOf(input), newEvent("MouseEvent", RELEASE, { relatedTarget: input }));
   }
 
   function putFiles(input, files) {
@@ -276,7 +287,7 @@
   function onFileInput(event) {
     if (dispatching || !event.isTrusted) return;
     const input = event.composedPath()[0];
-    if (!(input instanceof HTMLInputElement) || input.type !== "file") {
+    if (!isFileInput(input)) {
       watchShadowRoots(event); // a closed shadow root hides the input: listen inside it
       return;
     }
@@ -326,7 +337,7 @@
   // shadow root: then relatedTarget is the shadow host). Listen on it ourselves.
   function onHint(event) {
     const target = event.relatedTarget;
-    if (target instanceof HTMLInputElement && target.type === "file") {
+    if (isFileInput(target)) {
       watch(target);
       return;
     }
@@ -345,7 +356,7 @@
   // not know). It got an empty list; hold the files with the notice, never pass them silently.
   function onUnvetted(event) {
     const input = event.relatedTarget;
-    if (!(input instanceof HTMLInputElement) || input.type !== "file" || inputJobs.has(input)) return;
+    if (!isFileInput(input) || inputJobs.has(input)) return;
     watch(input);
     const files = Array.from(input.files || []);
     if (!files.some(isPhoto)) return;
@@ -419,12 +430,12 @@
     gathered
       .then(async (found) => {
         const all = found.map((f) => f.file);
-        const out = all.some(isPhoto) ? await cloakFiles(all, target instanceof Element ? target : null) : all;
+        const out = all.some(isPhoto) ? await cloakFiles(all, isElement(target) ? target : null) : all;
         if (!out) return;
         if (folders) {
           // Each file's place in its folder, for the entries page-hook.js gives the page.
           const paths = out.map((f, k) => [`${f.name}|${f.size}|${f.lastModified}`, found[k].path || `/${f.name}`]);
-          dispatch(window, newEvent("CustomEvent", PATHS, { detail: JSON.stringify(paths) }));
+          dispatch(windowOf(target), newEvent("CustomEvent", PATHS, { detail: JSON.stringify(paths) }));
         }
         const data = toDataTransfer(out, strings);
         const replay = isDrop
@@ -434,7 +445,7 @@
       })
       .catch((err) => {
         // Reading a dropped folder failed: nothing reaches the page, and the user is told.
-        const overlay = Overlay.open(target instanceof Element ? target : null, []);
+        const overlay = Overlay.open(isElement(target) ? target : null, []);
         overlay.ask(`Cloaker could not read the dropped folder: ${err?.message || err}`);
       });
   }
@@ -443,13 +454,31 @@
     if (!dispatching && event.isTrusted) watchShadowRoots(event);
   }
 
-  const capture = { capture: true };
-  window.addEventListener(HINT, onHint, capture);
-  window.addEventListener(UNVETTED, onUnvetted, capture);
-  window.addEventListener("input", onFileInput, capture);
-  window.addEventListener("change", onFileInput, capture);
-  window.addEventListener("drop", onTransfer, capture);
-  window.addEventListener("paste", onTransfer, capture);
-  // Pointer and focus events are composed: they reveal shadow roots before a file is picked.
-  for (const type of COMPOSED) window.addEventListener(type, onComposed, capture);
+  // page-hook.js: the page reached a frame it built by script (about:blank), where our
+  // scripts may never run. Listen there from here.
+  function onFrame(event) {
+    try {
+      const child = event.relatedTarget?.contentWindow;
+      if (child) listenOn(child);
+    } catch {
+      // another origin: its own content script runs there
+    }
+  }
+
+  const adopted = new WeakSet();
+  function listenOn(win) {
+    if (adopted.has(win)) return;
+    adopted.add(win);
+    const capture = { capture: true };
+    win.addEventListener(HINT, onHint, capture);
+    win.addEventListener(UNVETTED, onUnvetted, capture);
+    win.addEventListener(FRAME, onFrame, capture);
+    win.addEventListener("input", onFileInput, capture);
+    win.addEventListener("change", onFileInput, capture);
+    win.addEventListener("drop", onTransfer, capture);
+    win.addEventListener("paste", onTransfer, capture);
+    // Pointer and focus events are composed: they reveal shadow roots before a file is picked.
+    for (const type of COMPOSED) win.addEventListener(type, onComposed, capture);
+  }
+  listenOn(window);
 })();

@@ -53,3 +53,30 @@ export function describeError(err) {
   }
   return err.message || String(err);
 }
+
+/**
+ * What the popup says about a helper that is not connected: {text, install} (install: show
+ * the "how to install" link), or null when it is connected. The browsers' own words for a
+ * missing host ("Specified native messaging host not found.", "No such native application
+ * com.cloaker.host") are not shown: they tell the user nothing they can act on.
+ */
+export function helperProblem(helper) {
+  if (!helper || helper.connection === "connected") return null;
+  const error = helper.error;
+  const raw = String(error?.message || "");
+  const missing = /native messaging host not found|no such native application|not allowed|access to the specified native messaging host is forbidden/i.test(raw);
+  if (missing || (error?.code === "not_connected" && !raw)) {
+    return {
+      text: "The Cloaker helper is not installed for this browser. Run `cloaker install` on this computer, then restart the browser.",
+      install: true,
+    };
+  }
+  if (error?.code === "not_connected") {
+    return { text: `The Cloaker helper could not start (${raw}). Running \`cloaker install\` again may fix it.`, install: true };
+  }
+  if (helper.connection === "connecting") return { text: "Connecting to the Cloaker helper…", install: false };
+  return {
+    text: raw ? `The Cloaker helper stopped (${raw}). Cloaker is trying again.` : "The Cloaker helper is not connected.",
+    install: false,
+  };
+}

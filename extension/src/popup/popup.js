@@ -5,6 +5,7 @@
 import {
   ask,
   describeError,
+  helperProblem,
   hasAccess,
   requestSite,
   setSettings,
@@ -45,7 +46,9 @@ function render(next) {
   $("device").textContent = connected ? helper.device || "…" : "–";
   const on = connected && settings.protection && Sites.isProtected(host || "", settings);
   $("badge").textContent = connected ? (on ? "protecting this site" : "not protecting this site") : "";
-  if (!connected && helper.error) show(`Helper: ${helper.error.message}`);
+  const problem = helperProblem(helper);
+  $("install").hidden = !problem?.install;
+  if (problem) show(problem.text);
   else if (entry?.enabled && granted === false) {
     show(`${site} is on the list, but Cloaker has no access to it yet: switch it on to allow.`);
   }
