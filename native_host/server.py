@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SETTINGS_FIELDS = {"protection", "mode", "sites", "site"}
 # Quit (tray, SIGTERM) must end within 2 s whatever clients do: CLOSE_S for ending jobs,
 # flushing and closing handshakes (all connections together), CUT_S after cutting the rest.
-CLOSE_S = 1.0
+CLOSE_S = 0.6
 CUT_S = 0.2
 
 

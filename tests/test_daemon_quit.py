@@ -1,5 +1,5 @@
 """Quit is bounded: SIGTERM ends the real daemon process within 2 s whatever its clients do
-(a correctness property of shutdown, not a speed figure: the daemon's own budget is 1.2 s).
+(a correctness property of shutdown, not a speed figure: the daemon's own budget is 0.8 s).
 
 The stalled clients are real websocket clients (websockets' protocol over a plain socket)
 that authenticate and then never read again, so they never answer the closing handshake.
@@ -12,7 +12,6 @@ import socket
 import time
 from dataclasses import dataclass
 
-import pytest
 from daemon_util import ASTRONAUT, DaemonProcess, assert_error, wait_for, wait_ready
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
@@ -88,10 +87,12 @@ def _quit_and_time(daemon: DaemonProcess) -> tuple[int, float]:
 
 
 def test_quit_within_2_s_with_five_stalled_clients(fresh: DaemonProcess) -> None:
-    stalled = _stall_five_clients(fresh)
-    half_open = socket.create_connection(("127.0.0.1", fresh.discovery.port))  # no handshake
-    try:
-        with fresh.client() as polite:
+    """The engine is warm and job-a runs in it; the quit must not wait for any client."""
+    with fresh.client() as polite:
+        wait_ready(polite, 300)
+        stalled = _stall_five_clients(fresh)  # job-a starts in the engine at once
+        half_open = socket.create_connection(("127.0.0.1", fresh.discovery.port))
+        try:
             polite_job = polite.send_cloak(ASTRONAUT.read_bytes())
             wait_for(lambda: polite.request("status")["data"]["queued"] >= 2, 30, "queued jobs")
             code, seconds = _quit_and_time(fresh)
@@ -99,28 +100,26 @@ def test_quit_within_2_s_with_five_stalled_clients(fresh: DaemonProcess) -> None
             while msg["type"] == "progress":
                 msg = polite.recv_for(polite_job)
             assert_error(msg, "shutting_down", polite_job)  # a client that reads is told
-    finally:
-        half_open.close()
-        for client in stalled:
-            client.close()
+        finally:
+            half_open.close()
+            for client in stalled:
+                client.close()
     assert code == 0, f"exit code {code}"
     assert seconds < QUIT_BOUND_S, f"quit took {seconds:.2f} s"
     assert not fresh.discovery_path.exists()
     assert "did not finish the closing handshake; cut" in fresh.log_text
 
 
-@pytest.mark.slow
-def test_quit_within_2_s_while_a_cloak_runs_in_the_engine(fresh: DaemonProcess) -> None:
-    with fresh.client() as watcher:
-        wait_ready(watcher, 300)
-        stalled = _stall_five_clients(fresh)  # job-a starts in the warm engine at once
-        try:
-            wait_for(lambda: watcher.request("status")["data"]["running"] == 1, 30, "a running job")
-            time.sleep(0.5)  # inside the engine's cloak call (detect or optimize)
-            code, seconds = _quit_and_time(fresh)
-        finally:
-            for client in stalled:
-                client.close()
+def test_quit_during_model_loading_with_five_stalled_clients(fresh: DaemonProcess) -> None:
+    """Quit while the models load: the loading thread holds Python's GIL for up to ~0.75 s
+    at a time (torch's import and weight conversion, measured on 2 cores), which delays the
+    signal handler and the event loop alike, so the bound here has that slack on top."""
+    stalled = _stall_five_clients(fresh)  # the models take several seconds to load
+    try:
+        code, seconds = _quit_and_time(fresh)
+    finally:
+        for client in stalled:
+            client.close()
     assert code == 0, f"exit code {code}"
-    assert seconds < QUIT_BOUND_S, f"quit took {seconds:.2f} s"
+    assert seconds < QUIT_BOUND_S + 2.0, f"quit took {seconds:.2f} s"
     assert not fresh.discovery_path.exists()
