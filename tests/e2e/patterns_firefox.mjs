@@ -240,12 +240,27 @@ async function runCase(c) {
         const box = await (await page.$("#go")).boundingBox();
         await page.mouse.click(box.x + 20, box.y + 20); // the input fills the host
       } else if (c.frame) {
+        // puppeteer's waitForFileChooser listens on the top frame only: a frame's file dialog
+        // is answered here, through BiDi itself.
+        chooser.catch(() => {});
         await until("the frame's control", async () => page.frames().some((f) => f !== page.mainFrame()), 10000);
         const frame = page.frames().find((f) => f !== page.mainFrame());
         await frame.waitForSelector("#go", { timeout: 10000 });
-        await frame.click("#go");
+        const info = await new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error("no file dialog from the frame")), 15000);
+          frame.browsingContext.once("filedialogopened", (opened) => {
+            clearTimeout(timer);
+            resolve(opened);
+          });
+          frame.click("#go").catch(reject);
+        });
+        await bidi.send("input.setFiles", {
+          context: info.context,
+          element: { sharedId: info.element.sharedId },
+          files: c.files,
+        });
       } else await page.click("#go");
-      await (await chooser).accept(c.files);
+      if (!c.frame) await (await chooser).accept(c.files);
     } else if (c.action === "drop") await dropFiles(page, c.files);
     else if (c.action === "paste") {
       await page.click("#target");
