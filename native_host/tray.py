@@ -1,10 +1,12 @@
 """The pystray tray icon: on / off / working; menu Protection, Mode, Sites, Open log folder,
-Quit. Callbacks are one-line calls into ``TrayActions``. ``Icon.run`` owns the main thread;
-the daemon (server and worker) starts from ``setup``.
+Quit; the tooltip says the state. Callbacks are one-line calls into ``TrayActions``.
+``Icon.run`` owns the main thread; the daemon (server and worker) starts from ``setup``.
 
-pystray picks its backend at import time and, on Linux, needs a display for it. Its xorg
-backend shows no menu (a click runs the default item, "Protection"); the appindicator and
-gtk backends show the full menu.
+pystray picks its backend at import time and, on Linux, needs a display for it. On Linux the
+backend comes from ``tray_backend.probe``: ``appindicator`` (StatusNotifierItem, or an XEmbed
+icon with a GTK menu where no StatusNotifier host runs) when PyGObject and the introspection
+data are there, else ``xorg``, which shows no menu (a click runs the default item,
+"Protection"). ``PYSTRAY_BACKEND`` set by the user wins.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from native_host.settings import MODES
+from native_host.tray_loader import TrayUnavailableError, icon_class, load_pystray
 from native_host.tray_menu import TrayActions, draw_icon, icon_state
 
 if TYPE_CHECKING:
@@ -24,19 +27,8 @@ if TYPE_CHECKING:
 
     from native_host.daemon import Daemon
 
+__all__ = ["Tray", "TrayUnavailableError", "build_menu"]
 log = logging.getLogger(__name__)
-
-
-class TrayUnavailableError(Exception):
-    """No tray can be shown here (no display, no backend)."""
-
-
-def _pystray() -> Any:
-    try:
-        import pystray
-    except Exception as exc:  # pystray raises whatever its last backend raised
-        raise TrayUnavailableError(f"{type(exc).__name__}: {exc}") from exc
-    return pystray
 
 
 def build_menu(pystray_mod: Any, actions: TrayActions) -> pystray.Menu:
@@ -78,13 +70,13 @@ class Tray:
     """The icon, hooked to the daemon's settings, activity and shutdown."""
 
     def __init__(self, daemon: Daemon, log_folder: Path, grace_s: float = 3.0) -> None:
-        pystray_mod = _pystray()
+        pystray_mod = load_pystray()
         self.daemon = daemon
         self.actions = TrayActions(daemon.settings, daemon.request_stop, log_folder)
-        self.icon = pystray_mod.Icon(
+        self.icon = icon_class(pystray_mod)(
             "cloaker",
             draw_icon("on"),
-            self.actions.title(False),
+            self.actions.title(0),
             build_menu(pystray_mod, self.actions),
         )
         self._grace_s = grace_s
@@ -96,9 +88,9 @@ class Tray:
         self.refresh()
 
     def refresh(self) -> None:
-        """Show the current state: icon colour, title, menu checks."""
+        """Show the current state: icon colour, tooltip, menu checks."""
         self.icon.icon = draw_icon(icon_state(self.actions.protection_on(), self.daemon.busy))
-        self.icon.title = self.actions.title(self.daemon.busy)
+        self.icon.title = self.actions.title(self.daemon.jobs)
         self.icon.update_menu()
 
     def run(self) -> None:

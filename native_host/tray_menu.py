@@ -109,9 +109,11 @@ class TrayActions:
     def quit(self) -> None:
         self._quit()
 
-    def title(self, busy: bool) -> str:
+    def title(self, jobs: int) -> str:
+        """The tooltip: protection, mode, and the photos in hand (queued or being cloaked)."""
         settings = self.settings.get()
-        if busy:
-            return "Cloaker: cloaking a photo"
         state = "on" if settings.protection else "off"
-        return f"Cloaker: protection {state}, mode {settings.mode}"
+        text = f"Cloaker: protection {state}, mode {settings.mode}"
+        if jobs > 0:
+            text += f", working on {jobs} photo{'s' if jobs != 1 else ''}"
+        return text

@@ -98,10 +98,13 @@ def test_icon_states_and_images() -> None:
 
 def test_titles(actions: tuple[TrayActions, list[Any]]) -> None:
     tray, _ = actions
-    assert tray.title(False) == "Cloaker: protection on, mode mid"
+    assert tray.title(0) == "Cloaker: protection on, mode mid"
+    tray.set_mode("high")
+    assert tray.title(1) == "Cloaker: protection on, mode high, working on 1 photo"
     tray.toggle_protection()
-    assert tray.title(False) == "Cloaker: protection off, mode mid"
-    assert tray.title(True) == "Cloaker: cloaking a photo"
+    assert tray.title(0) == "Cloaker: protection off, mode high"
+    # Jobs taken before protection was switched off still run, and are still counted.
+    assert tray.title(3) == "Cloaker: protection off, mode high, working on 3 photos"
 
 
 # --- on Xvfb, with the real pystray icon ---------------------------------------------------

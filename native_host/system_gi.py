@@ -1,0 +1,81 @@
+"""PyGObject (``gi``) for the tray, from the virtual environment or else from the Linux
+distribution's package (Debian's ``python3-gi``, Fedora's ``python3-gobject``).
+
+A venv made with ``python3 -m venv`` does not see the system's site-packages, and PyGObject
+from PyPI has no wheels: pip compiles it against C headers most desktops lack. The
+distribution's ``gi`` is a compiled extension built for the distribution's Python; when its
+ABI tag matches this interpreter's (same CPython minor version) it loads here as it is. Only
+the ``gi`` package is loaded from that folder, never the folder as a whole, so the venv's own
+packages are not shadowed by the system's older copies.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+
+@dataclass(frozen=True)
+class GiFound:
+    """Where ``gi`` comes from (``None``: nowhere) and, when the system has one this Python
+    cannot load, the folder it is in (for the report)."""
+
+    module: ModuleType | None
+    source: str
+    foreign: Path | None = None
+
+
+def system_site_dirs(version: tuple[int, int] | None = None) -> list[Path]:
+    """The folders distributions put their Python packages in, for CPython ``version``."""
+    major, minor = version or sys.version_info[:2]
+    return [
+        Path("/usr/lib/python3/dist-packages"),  # Debian, Ubuntu
+        Path(f"/usr/lib/python{major}.{minor}/site-packages"),  # Arch
+        Path(f"/usr/lib64/python{major}.{minor}/site-packages"),  # Fedora, openSUSE
+    ]
+
+
+def _abi_suffix() -> str:
+    return str(sysconfig.get_config_var("EXT_SUFFIX") or "")
+
+
+def _loadable(folder: Path) -> bool:
+    """True when ``folder/gi`` holds the compiled part built for this interpreter."""
+    return (folder / "gi" / f"_gi{_abi_suffix()}").is_file()
+
+
+def find_gi(dirs: list[Path] | None = None) -> GiFound:
+    """Import ``gi``: the venv's own first, then a distribution's that matches this ABI."""
+    if "gi" in sys.modules:
+        return GiFound(sys.modules["gi"], "already loaded")
+    if importlib.util.find_spec("gi") is not None:
+        import gi
+
+        return GiFound(gi, "this environment")
+    foreign: Path | None = None
+    for folder in dirs if dirs is not None else system_site_dirs():
+        if _loadable(folder):
+            return GiFound(_load_from(folder), str(folder))
+        if foreign is None and (folder / "gi" / "__init__.py").is_file():
+            foreign = folder
+    return GiFound(None, "not found", foreign)
+
+
+def _load_from(folder: Path) -> ModuleType:
+    """Import the ``gi`` package found in ``folder`` without adding ``folder`` to sys.path."""
+    spec = importlib.machinery.PathFinder.find_spec("gi", [str(folder)])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no gi package in {folder}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gi"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules["gi"]
+        raise
+    return module
