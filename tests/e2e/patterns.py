@@ -49,6 +49,7 @@ PATTERNS = [
     ),
     Pattern("paste", "p-paste.html", "paste", ("people/alex_lacamoire/3.png",)),
     Pattern("fsa", "p-fsa.html", "pick", ("people/katy_perry/8.jpg",), chromium_only=True),
+    Pattern("foreignclick", "p-foreign-click.html", "pick", ("people/elon_musk/3.jpg",)),
 ]
 WHERE = {"other": OTHER, "social": ALLOWED, "off": ALLOWED}  # run in this order
 
