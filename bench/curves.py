@@ -69,7 +69,13 @@ LEVERS: dict[str, Mode] = {
     "mid@40": replace(SMOOTHED["t0.020"], name="mid@40", steps=40),
 }
 # Crop-geometry levers (issue 13), each measured with the geometry legs.
-GEO_LEVERS: dict[str, Mode] = {}
+MID = SMOOTHED["t0.020"]
+GEO_LEVERS: dict[str, Mode] = {
+    "mid+geo": replace(MID, name="mid+geo", geometry=0.5),
+    "mid+drop": replace(MID, name="mid+drop", dropout=0.1),
+    "mid+geo+drop": replace(MID, name="mid+geo+drop", geometry=0.5, dropout=0.1),
+    "mid+geo+sub2@30": replace(MID, name="mid+geo+sub2@30", geometry=0.5, subset=2, steps=30),
+}
 POINTS: dict[str, Mode | FawkesMode] = {
     **SMOOTHED,
     **UNSMOOTHED,
@@ -337,6 +343,9 @@ def describe(mode: Mode | FawkesMode) -> str:
         "noise": f"model noise {mode.noise}",
         "texture": f"texture mask ^{mode.texture}",
         "feature": f"middle-layer loss x{mode.feature}",
+        "geometry": f"box crops {mode.geometry:.0%} of views",
+        "dropout": f"feature dropout {mode.dropout}",
+        "subset": f"{mode.subset} surrogates per step",
     }
     for key in params(mode):
         if key in extras:

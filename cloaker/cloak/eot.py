@@ -9,7 +9,45 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cloaker.align import box_matrices, warp
 from cloaker.cloak.jpeg import jpeg_approx
+
+# Crop geometries of pipelines that skip the 5-point alignment: the detector box squared
+# and grown by each factor, cut level or turned with the face (each box cut both ways).
+BOX_GROW = (1.0, 1.3, 1.6)
+BOX_SHIFT = 0.04  # random centre shift, fraction of the crop side
+
+
+def box_presets(faces: np.ndarray, aligned: np.ndarray, size: int) -> list[np.ndarray]:
+    """The box-crop geometries for faces ``faces`` (F, 4) whose aligned crops are
+    ``aligned`` (F, 2, 3): one (F, 2, 3) matrix stack per (growth, rotation) preset."""
+    roll = np.arctan2(aligned[:, 1, 0], aligned[:, 0, 0])
+    return [
+        box_matrices(faces, g, size, angle=a)
+        for g in BOX_GROW
+        for a in (np.zeros(len(faces)), roll)
+    ]
+
+
+def box_crops(
+    image: torch.Tensor,
+    faces: np.ndarray,
+    preset: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    """Crops (F, 3, size, size) through one box ``preset`` (F, 2, 3), its centre moved at
+    random by up to ``BOX_SHIFT`` of the crop, cut either at ``size`` (antialiased) or at
+    twice that and shrunk bilinearly (the two resamplings pipelines use). Differentiable."""
+    t = rng.uniform(-BOX_SHIFT, BOX_SHIFT, (len(faces), 2)) * size
+    m = preset.copy()
+    m[:, :, 2] += t
+    if rng.random() < 0.5:
+        return warp(image, m, size)
+    m2 = m * 2
+    m2[:, :, 2] += 0.5  # pixel centres: x2 = 2 x + 0.5
+    big = warp(image, m2, 2 * size)
+    return F.interpolate(big, size=(size, size), mode="bilinear", align_corners=False)
 
 
 def jitter_matrices(

@@ -30,6 +30,12 @@ class Mode:
     cloak (what is left after its luminance part) is scaled by this factor (1 = free RGB,
     0 = luminance only); irises and lips change colour visibly long before SSIM objects.
     feature: weight of a feature-level loss on a middle layer of every surrogate (0 = off).
+    geometry: the chance, per surrogate and step, that it sees the face through a detector-box
+    crop (squared, grown 1.0-1.6x, level or turned, ``cloaker.cloak.eot.box_crops``) instead
+    of its own jittered aligned crop: recognizers that skip the 5-point alignment see such
+    crops (0 = aligned only). dropout: feature-map dropout rate at every surrogate's middle
+    layer during the optimization (DFANet; 0 = off). subset: how many surrogates, drawn at
+    random, take part in each step (0 = all): cheaper steps, so more of them for the time.
     """
 
     name: str
@@ -44,6 +50,9 @@ class Mode:
     texture: float = 0.0
     chroma: float = 1.0
     feature: float = 0.0
+    geometry: float = 0.0
+    dropout: float = 0.0
+    subset: int = 0
 
 
 # Chosen from the leave-one-model-out curves (bench/curves.py; BENCHMARKS.md has the table

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from cloaker.align import warp
-from cloaker.cloak.eot import jitter_matrices, random_transform
+from cloaker.cloak.eot import box_crops, box_presets, jitter_matrices, random_transform
 from cloaker.cloak.modes import Mode
 from cloaker.cloak.region import Region
 from cloaker.cloak.ssim import gaussian_blur, luminance, ssim_map
@@ -150,11 +150,22 @@ def optimize(
 
     Returns ``delta`` (1, 3, h, w), |delta| <= mode.linf, base + delta in [0, 1] (up to
     the final clamp). ``gray``: delta is shared by the three channels."""
+    if mode.feature and mode.dropout:
+        raise ValueError("the middle-layer loss and feature-map dropout share one tap")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     boxes = np.round(region.boxes * region.scale).astype(int)
     with torch.no_grad():
         clean = {n: e.embed(warp(base, region.matrices[n], e.size)) for n, e in extractors.items()}
+        # Box-crop geometries and the clean face's embedding through each (its reference
+        # there: a box crop of the clean face is not where its aligned crop lands).
+        presets = {
+            n: box_presets(region.faces, region.matrices[n], e.size) if mode.geometry else []
+            for n, e in extractors.items()
+        }
+        clean_box = {
+            n: [e.embed(warp(base, p, e.size)) for p in presets[n]] for n, e in extractors.items()
+        }
     mask = box_mask(boxes, tuple(base.shape[-2:])).to(base.device, base.dtype)
     if mode.texture:
         mask = mask * texture_mask(base, boxes, mode.texture)
@@ -167,15 +178,26 @@ def optimize(
 
     sigma = mode.smooth * float(np.min(boxes[:, 2:] - boxes[:, :2])) if len(boxes) else 0.0
     report = OptimizeReport()
+    beyond: dict[str, bool] = {}
     for step in range(mode.steps):
         if cancel is not None and cancel.is_set():
             raise CancelledError("cancelled")
         x = (base + shape(delta) * mask).clamp(0, 1)
         loss = x.new_zeros(())
-        past = True
-        for name, ext in extractors.items():
-            mats = jitter_matrices(region.matrices[name], ext.size, rng)
-            crops = random_transform(warp(x, mats, ext.size), rng)
+        names = list(extractors)
+        if mode.subset and mode.subset < len(names):
+            names = list(rng.choice(names, mode.subset, replace=False))
+        for name in names:
+            ext = extractors[name]
+            ref = clean[name]
+            if mode.geometry and rng.random() < mode.geometry:
+                k = int(rng.integers(len(presets[name])))
+                mats = presets[name][k]
+                ref = clean_box[name][k]
+                crops = random_transform(box_crops(x, region.faces, mats, ext.size, rng), rng)
+            else:
+                mats = jitter_matrices(region.matrices[name], ext.size, rng)
+                crops = random_transform(warp(x, mats, ext.size), rng)
             if mode.noise:
                 crops = crops + mode.noise * torch.randn_like(crops)
             if mode.feature:
@@ -186,17 +208,23 @@ def optimize(
                     _, mid0 = ext.embed_with_middle(warp(base, mats, ext.size))
                 sim = F.cosine_similarity(mid.flatten(1), mid0.flatten(1), dim=1)
                 loss = loss + mode.feature * sim.mean()
+            elif mode.dropout:
+                with ext.middle_dropout(mode.dropout):
+                    emb = ext.embed(crops)
             else:
                 emb = ext.embed(crops)
-            cos = (emb * clean[name]).sum(1)
+            cos = (emb * ref).sum(1)
             if mode.hinge:
                 # cos <-> distance on unit vectors: d^2 = 2 - 2 cos.
                 cos_target = 1 - (mode.target * ext.threshold) ** 2 / 2
                 cos = torch.relu(cos - cos_target)
             loss = loss + cos.mean()
-            dist = (emb - clean[name]).norm(dim=1).detach()
+            dist = (emb - ref).norm(dim=1).detach()
             report.distances[name] = dist.tolist()
-            past = past and bool((dist > mode.target * ext.threshold).all())
+            beyond[name] = bool((dist > mode.target * ext.threshold).all())
+        # Every surrogate past its target when last seen (with a subset per step, some
+        # were seen a step or two ago).
+        past = len(beyond) == len(extractors) and all(beyond.values())
         ds = face_dssim(base, x, boxes)
         over = ds - mode.dssim
         loss = loss + lam * torch.relu(over).sum() * 100

@@ -31,7 +31,8 @@ class Region:
     per native pixel (<= 1). ``work_hw``: working-resolution size. ``matrices``: per
     extractor name, (F, 2, 3) working-ROI-to-crop transforms. ``boxes``: (F, 4) int
     budget boxes (face box grown by ``GROW``) in native ROI coordinates: the cloak lives
-    inside them and its visibility is measured on them.
+    inside them and its visibility is measured on them. ``faces``: (F, 4) float detector
+    boxes in working-ROI coordinates (the crops of pipelines that skip the alignment).
     """
 
     x0: int
@@ -42,6 +43,7 @@ class Region:
     work_hw: tuple[int, int]
     matrices: dict[str, np.ndarray]
     boxes: np.ndarray
+    faces: np.ndarray
 
     @property
     def native_hw(self) -> tuple[int, int]:
@@ -88,6 +90,8 @@ def plan_region(
         name: np.stack([(np.vstack([m, [0, 0, 1.0]]) @ from_work)[:2] for m in mats])
         for name, mats in native.items()
     }
+    corners = np.asarray(boxes, np.float64).reshape(-1, 2)
+    faces = (corners @ to_work[:2, :2].T + to_work[:2, 2]).reshape(-1, 4)
     b = np.asarray(boxes, np.float64).copy()
     gw = (b[:, 2] - b[:, 0]) * GROW
     gh = (b[:, 3] - b[:, 1]) * GROW
@@ -97,4 +101,4 @@ def plan_region(
     b = np.round(b).astype(int)
     b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, x1 - x0)
     b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, y1 - y0)
-    return Region(x0, y0, x1, y1, scale, (wh, ww), work, b)
+    return Region(x0, y0, x1, y1, scale, (wh, ww), work, b, faces)

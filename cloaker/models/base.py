@@ -15,7 +15,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-Sink = Callable[[torch.Tensor], None]
+# Sees the middle layer's output; a tensor it returns replaces that output.
+Sink = Callable[[torch.Tensor], torch.Tensor | None]
 
 
 class Extractor(nn.Module):
@@ -60,6 +61,14 @@ class Extractor(nn.Module):
         if not seen:
             raise RuntimeError(f"{self.name}: the middle layer did not run")
         return emb, seen[-1]
+
+    @contextlib.contextmanager
+    def middle_dropout(self, p: float) -> Iterator[None]:
+        """While active, the middle layer's feature maps go through dropout with rate ``p``
+        (a new mask every forward pass): each step then attacks a slightly different model,
+        which helps the cloak transfer to models it never saw (DFANet, Zhong & Deng 2020)."""
+        with self._tap(lambda out: torch.nn.functional.dropout(out, p, training=True)):
+            yield
 
     def middle_module(self) -> nn.Module:
         """The module whose output ``embed_with_middle`` returns (subclasses choose)."""

@@ -346,9 +346,10 @@ class OnnxModule(nn.Module):
                 y = args[0].reshape(int(np.prod(args[0].shape[:axis])), -1)
             else:  # Identity
                 y = args[0]
-            env[step.output] = y
             if self.tap is not None and step.output == self.tap[0]:
-                self.tap[1](y)
+                # A tap may replace the activation (feature-map dropout), like a forward hook.
+                y = out if (out := self.tap[1](y)) is not None else y
+            env[step.output] = y
             for name in step.free:
                 env.pop(name, None)
         return env[self.output_name]

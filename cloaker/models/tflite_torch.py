@@ -288,9 +288,10 @@ class TFLiteModule(nn.Module):
                     y = a.reshape(a.shape[0], *step.attrs["shape"])
                     if y.ndim == 4:
                         y = y.permute(0, 3, 1, 2)
-            values[step.output] = y
             if self.tap is not None and step.output == self.tap[0]:
-                self.tap[1](y)
+                # A tap may replace the activation (feature-map dropout), like a forward hook.
+                y = out if (out := self.tap[1](y)) is not None else y
+            values[step.output] = y
             for t in step.free:
                 del values[t]
         return values[self.output_index]
