@@ -151,6 +151,11 @@ def check_case(
     if where == "social":
         text = result.get("overlay", "") + result.get("overlayFinal", "")
         assert "Cloaked" in text and "protected" not in text, f"{cid}: overlay said {text!r}"
+    if pattern.name == "fsa":
+        # Hidden on the listed site (the page falls back to an input); untouched elsewhere.
+        used = {e["how"] for e in result["seen"]}
+        want_api = "showOpenFilePicker" if where == "other" else "input.files"
+        assert used == {want_api}, f"{cid}: the page read the file through {used}"
     if pattern.name == "dropfolder":
         paths = sorted(f["path"] for e in result["seen"] for f in e["files"])
         assert paths == sorted(f"/holiday/day1/{n}" for n in want), f"{cid}: paths {paths}"
