@@ -10,6 +10,7 @@
 //   protection: bool (wait until the extension has this value), overlayScreenshot: path,
 //   noticeScreenshot: path}]}
 // RESULT: {ok, error, events, cases: {id: {seconds, seen, uploaded, overlay, notice, error}}}
+// kind: "missing-helper" (a profile with no host registered): the popup's words instead.
 
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -156,9 +157,30 @@ async function runCase(c) {
   return out;
 }
 
+/** The popup with no helper registered in this profile: what it tells the user. */
+async function missingHelper() {
+  sw ??= await ctx.waitForEvent("serviceworker", { predicate: (w) => w.url() === swUrl, timeout: 15000 });
+  await until("the extension to give up on the helper", async () => (await state()).helper?.error, 30000);
+  const popup = await ctx.newPage();
+  await popup.setViewportSize({ width: 330, height: 330 });
+  await popup.goto(`chrome-extension://${config.extensionId}/popup/popup.html`);
+  await until("the popup's message", () => popup.evaluate(() => !document.getElementById("message").hidden), 15000);
+  result.popup = await popup.evaluate(() => ({
+    message: document.getElementById("message").textContent,
+    install: !document.getElementById("install").hidden,
+    link: document.querySelector("#install a").getAttribute("href"),
+  }));
+  result.helper = (await state()).helper;
+  if (config.popupScreenshot) await popup.screenshot({ path: config.popupScreenshot });
+  const help = await ctx.newPage();
+  await help.goto(`chrome-extension://${config.extensionId}/pages/install.html`);
+  result.installPage = await help.evaluate(() => document.body.innerText);
+}
+
 try {
-  await ready();
-  for (const c of config.cases) result.cases[c.id] = await runCase(c);
+  if (config.kind === "missing-helper") await missingHelper();
+  else await ready();
+  for (const c of config.cases ?? []) result.cases[c.id] = await runCase(c);
   result.ok = true;
 } catch (err) {
   result.ok = false;

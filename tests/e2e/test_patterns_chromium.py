@@ -109,3 +109,41 @@ def test_pattern(
     batch["rows"][case_id(pattern, where)] = {"seconds": round(result["seconds"], 2)}
     measured = check_case(result, pattern, where, test_site, faces_dir, face_shift, batch["paste"])
     batch["rows"][case_id(pattern, where)] = measured
+
+
+def test_popup_says_how_to_install_a_missing_helper(
+    browser_tools: dict[str, str],
+    extension_dir: Path,
+    e2e_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """A profile where `cloaker install` never ran: the popup says what to do, not the
+    browser's "Specified native messaging host not found."."""
+    config = {
+        "kind": "missing-helper",
+        "chromium": browser_tools["chromium"],
+        "extension": str(extension_dir),
+        "profile": str(tmp_path / "profile"),
+        "extensionId": EXTENSION_ID,
+        "popupScreenshot": str(ARTIFACTS / "popup-helper-missing.png"),
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    proc = subprocess.run(
+        [browser_tools["node"], str(HERE / "patterns_chromium.mjs"), str(path)],
+        env=e2e_env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, f"driver failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    assert result["ok"], result.get("error")
+    assert "not found" in result["helper"]["error"]["message"]  # what the browser said
+    popup = result["popup"]
+    assert "cloaker install" in popup["message"]
+    assert "native messaging" not in popup["message"].lower()
+    assert popup["install"] and popup["link"] == "../pages/install.html"
+    assert "cloaker install" in result["installPage"]

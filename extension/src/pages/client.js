@@ -67,12 +67,12 @@ export function helperProblem(helper) {
   const missing = /native messaging host not found|no such native application|not allowed|access to the specified native messaging host is forbidden/i.test(raw);
   if (missing || (error?.code === "not_connected" && !raw)) {
     return {
-      text: "The Cloaker helper is not installed for this browser. Run `cloaker install` on this computer, then restart the browser.",
+      text: "The Cloaker helper is not installed for this browser. Run "cloaker install" on this computer, then restart the browser.",
       install: true,
     };
   }
   if (error?.code === "not_connected") {
-    return { text: `The Cloaker helper could not start (${raw}). Running \`cloaker install\` again may fix it.`, install: true };
+    return { text: `The Cloaker helper could not start (${raw}). Running "cloaker install" again may fix it.`, install: true };
   }
   if (helper.connection === "connecting") return { text: "Connecting to the Cloaker helper…", install: false };
   return {
