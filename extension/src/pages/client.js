@@ -67,7 +67,7 @@ export function helperProblem(helper) {
   const missing = /native messaging host not found|no such native application|not allowed|access to the specified native messaging host is forbidden/i.test(raw);
   if (missing || (error?.code === "not_connected" && !raw)) {
     return {
-      text: "The Cloaker helper is not installed for this browser. Run "cloaker install" on this computer, then restart the browser.",
+      text: 'The Cloaker helper is not installed for this browser. Run "cloaker install" on this computer, then restart the browser.',
       install: true,
     };
   }
