@@ -169,6 +169,11 @@ def run_install(
         print(f"note: {note}")
     for line in model_lines:
         print(f"  model {line}")
+    if not ctx.simulated:
+        from installer import tray_step  # probes PyGObject: only for the OS we run on
+
+        for line in tray_step.check(ctx.platform):
+            print(line)
     if failures:
         return _fail(
             "; ".join(failures) + " (run `cloaker install` again once this is fixed; "

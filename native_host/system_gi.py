@@ -22,8 +22,8 @@ from types import ModuleType
 
 @dataclass(frozen=True)
 class GiFound:
-    """Where ``gi`` comes from (``None``: nowhere) and, when the system has one this Python
-    cannot load, the folder it is in (for the report)."""
+    """``gi`` and the folder it comes from (``module`` ``None``: found nowhere) and, when the
+    system has one this Python cannot load, the folder it is in."""
 
     module: ModuleType | None
     source: str
@@ -51,19 +51,27 @@ def _loadable(folder: Path) -> bool:
 
 def find_gi(dirs: list[Path] | None = None) -> GiFound:
     """Import ``gi``: the venv's own first, then a distribution's that matches this ABI."""
-    if "gi" in sys.modules:
-        return GiFound(sys.modules["gi"], "already loaded")
-    if importlib.util.find_spec("gi") is not None:
+    if "gi" in sys.modules or importlib.util.find_spec("gi") is not None:
         import gi
 
-        return GiFound(gi, "this environment")
+        return GiFound(gi, _folder_of(gi))
+    return find_system_gi(dirs if dirs is not None else system_site_dirs())
+
+
+def find_system_gi(dirs: list[Path]) -> GiFound:
+    """Import the first ``gi`` in ``dirs`` built for this ABI; else say where a foreign one is."""
     foreign: Path | None = None
-    for folder in dirs if dirs is not None else system_site_dirs():
+    for folder in dirs:
         if _loadable(folder):
             return GiFound(_load_from(folder), str(folder))
         if foreign is None and (folder / "gi" / "__init__.py").is_file():
             foreign = folder
     return GiFound(None, "not found", foreign)
+
+
+def _folder_of(module: ModuleType) -> str:
+    """The site folder a package was imported from."""
+    return str(Path(module.__file__ or ".").resolve().parent.parent)
 
 
 def _load_from(folder: Path) -> ModuleType:

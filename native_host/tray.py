@@ -2,11 +2,9 @@
 Quit; the tooltip says the state. Callbacks are one-line calls into ``TrayActions``.
 ``Icon.run`` owns the main thread; the daemon (server and worker) starts from ``setup``.
 
-pystray picks its backend at import time and, on Linux, needs a display for it. On Linux the
-backend comes from ``tray_backend.probe``: ``appindicator`` (StatusNotifierItem, or an XEmbed
-icon with a GTK menu where no StatusNotifier host runs) when PyGObject and the introspection
-data are there, else ``xorg``, which shows no menu (a click runs the default item,
-"Protection"). ``PYSTRAY_BACKEND`` set by the user wins.
+pystray picks its backend at import time and, on Linux, needs a display for it;
+``tray_loader`` picks it (StatusNotifierItem, XEmbed with a menu, or XEmbed without one) and
+adapts pystray's GTK backends to a daemon.
 """
 
 from __future__ import annotations

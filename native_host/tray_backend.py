@@ -1,13 +1,13 @@
 """Which tray the daemon can show on this Linux machine, what is missing for the full menu,
 and the one command that adds it. Used by the tray (to pick pystray's backend) and by
-``cloaker install`` (to tell the user); needs no display.
+``cloaker install`` (to tell the user); ``probe`` needs no display.
 
-The menu comes from pystray's ``appindicator`` backend: libayatana-appindicator publishes a
-StatusNotifierItem with its menu over D-Bus where the desktop hosts them (KDE, XFCE, Cinnamon,
-LXQt, GNOME with the AppIndicator extension), and falls back to an XEmbed tray icon with a
-GTK menu where it does not. Both need PyGObject (``gi``, see ``system_gi``) and the Gtk 3 and
-AppIndicator introspection data. Without them pystray's ``xorg`` backend still shows an XEmbed
-icon, but with no menu: a click toggles protection.
+The menu needs PyGObject (``gi``, see ``system_gi``) and the Gtk 3 introspection data. With the
+AppIndicator data too, pystray's ``appindicator`` backend publishes a StatusNotifierItem and its
+menu over D-Bus for the desktop's StatusNotifier host (KDE, XFCE, Cinnamon, LXQt, GNOME with
+the AppIndicator extension); where no host runs, pystray's ``gtk`` backend docks an XEmbed icon
+with a GTK menu (``runtime_backend``). Without PyGObject, pystray's ``xorg`` backend still docks
+an XEmbed icon, but with no menu: a click toggles protection.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def probe(
     # (what is missing, the package that adds it); pip compiles PyGObject when the
     # distribution's package is built for another Python.
     needs: list[tuple[str, str]] = []
-    pip = gi is None and not matches and pkgs is not None
+    pip = gi is None and pkgs is not None and (found.foreign is not None or not matches)
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     if gi is None and pip:
         needs.append((f"PyGObject for Python {version}", pkgs.build if pkgs else ""))

@@ -13,7 +13,7 @@ import pytest
 from daemon_util import ROOT, Client, daemon_env, wait_for
 
 from native_host.discovery import Discovery
-from native_host.system_gi import GiFound, find_gi, system_site_dirs
+from native_host.system_gi import GiFound, find_system_gi, system_site_dirs
 from native_host.tray_backend import (
     PYGOBJECT_PIP,
     TrayProbe,
@@ -108,6 +108,12 @@ def test_a_venv_on_another_python_than_the_system_compiles_pygobject() -> None:
     assert pip == f"{sys.executable} -m pip install '{PYGOBJECT_PIP}'"
 
 
+def test_a_system_gi_built_for_another_python_means_compiling_pygobject(tmp_path: Path) -> None:
+    foreign = GiFound(None, "not found", tmp_path)
+    found = probe({}, foreign, "debian", True, [])
+    assert found.command is not None and found.command.endswith(f"install '{PYGOBJECT_PIP}'")
+
+
 @pytest.mark.parametrize(
     ("family", "command"),
     [
@@ -156,9 +162,7 @@ def test_a_system_gi_for_another_python_is_reported_not_loaded(tmp_path: Path) -
     gi.mkdir()
     (gi / "__init__.py").write_text("raise RuntimeError('must not be imported')\n")
     (gi / "_gi.cpython-30-x86_64-linux-gnu.so").write_bytes(b"")
-    if "gi" in sys.modules:
-        pytest.skip("gi is already loaded in this test process")
-    found = find_gi([tmp_path])
+    found = find_system_gi([tmp_path])
     assert found.module is None and found.foreign == tmp_path
 
 

@@ -4,7 +4,8 @@ menu) and xfce4-panel (a StatusNotifier host that draws the menu it reads over
 D-Bus). The menu is opened and clicked with the mouse through xdotool, and the daemon's
 settings are read back over its websocket.
 
-Set CLOAKER_TRAY_SCREENSHOTS=DIR to keep a screenshot of each open menu (docs/ has them).
+Set CLOAKER_TRAY_SCREENSHOTS=DIR to keep screenshots of the open menus and the tooltip
+(docs/tray-*-linux-*.png come from there).
 """
 
 from __future__ import annotations
@@ -89,12 +90,19 @@ def tray_daemon(desktop: Desktop, _isolated_home: Path) -> Iterator[object]:
         daemon.kill()
 
 
-def keep_screenshot(desktop: Desktop, name: str, tmp_path: Path) -> Path:
-    """A screenshot of the open menu: kept where CLOAKER_TRAY_SCREENSHOTS says, else in tmp."""
-    folder = Path(os.environ.get("CLOAKER_TRAY_SCREENSHOTS", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
+def screenshot(desktop: Desktop, name: str, around: Window, tmp_path: Path) -> Path:
+    """The whole screen, in tmp; with CLOAKER_TRAY_SCREENSHOTS=DIR, the corner with the icon
+    and ``around`` (the menu or tooltip) is kept there too."""
+    from PIL import Image
+
+    path = tmp_path / name
     desktop.screenshot(path)
+    folder = os.environ.get("CLOAKER_TRAY_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with Image.open(path) as shot:
+            box = (max(0, around.x - 120), 0, shot.width, around.y + around.height + 12)
+            shot.crop(box).save(Path(folder) / name)
     return path
 
 
@@ -122,10 +130,6 @@ def test_xembed_tray_menu_toggles_protection_tooltip_counts_photos_and_quits(
     # carries the tooltip text as its title.
     icon = wait_for(lambda: desktop.find(IDLE), 60, "the XEmbed icon in trayer")
     assert "tray backend: gtk" in daemon.log
-    tooltip = desktop.hover(*icon.centre)
-    keep_screenshot(desktop, "tray-tooltip-linux-xembed.png", tmp_path)
-    assert tooltip.y >= icon.y + icon.height  # drawn below the icon, in the screen
-    desktop.pointer_away(closes=tooltip)
 
     with Client.open(daemon.discovery) as client:
         # Two photos in hand (one waiting for the engine or running, one queued): the tooltip
@@ -133,12 +137,16 @@ def test_xembed_tray_menu_toggles_protection_tooltip_counts_photos_and_quits(
         client.send_cloak(ASTRONAUT.read_bytes())
         client.send_cloak(ASTRONAUT.read_bytes())
         wait_for(lambda: desktop.find(f"{IDLE}, working on 2 photos"), 20, "the tooltip's count")
+        tooltip = desktop.hover(*icon.centre)
+        screenshot(desktop, "tray-tooltip-linux-xembed.png", tooltip, tmp_path)
+        assert tooltip.y >= icon.y + icon.height  # drawn below the icon, in the screen
+        desktop.pointer_away(closes=tooltip)
     wait_for(lambda: desktop.find(IDLE), 60, "the tooltip once the jobs ended")
 
     with Client.open(daemon.discovery) as client:
         assert client.request("settings.get")["data"]["protection"] is True
         menu = desktop.open_menu(*icon.centre)
-        shot = keep_screenshot(desktop, "tray-menu-linux-xembed.png", tmp_path)
+        shot = screenshot(desktop, "tray-menu-linux-xembed.png", menu, tmp_path)
         assert_menu_drawn(shot, menu)
         click_protection(desktop, menu)
         push = client.next_push(20)
@@ -193,7 +201,7 @@ def test_status_notifier_menu_in_xfce_panel_toggles_protection(
     plugin = wait_for(lambda: desktop.find("wrapper-2.0"), 20, "the panel's systray plugin")
     with Client.open(daemon.discovery) as client:
         menu = desktop.open_menu(*plugin.centre)
-        shot = keep_screenshot(desktop, "tray-menu-linux-statusnotifier.png", tmp_path)
+        shot = screenshot(desktop, "tray-menu-linux-statusnotifier.png", menu, tmp_path)
         assert_menu_drawn(shot, menu)
         click_protection(desktop, menu)
         assert client.next_push(20)["data"]["protection"] is False
