@@ -50,6 +50,7 @@ PATTERNS = [
     Pattern("paste", "p-paste.html", "paste", ("people/alex_lacamoire/3.png",)),
     Pattern("fsa", "p-fsa.html", "pick", ("people/katy_perry/8.jpg",), chromium_only=True),
     Pattern("foreignclick", "p-foreign-click.html", "pick", ("people/elon_musk/3.jpg",)),
+    Pattern("early", "p-early-listener.html", "pick", ("people/matt_damon/1.jpg",)),
 ]
 WHERE = {"other": OTHER, "social": ALLOWED, "off": ALLOWED}  # run in this order
 
@@ -141,7 +142,11 @@ def check_case(
         if where == "social":
             measured[upload.filename] = assert_cloaked(original, upload, face_shift)
             for event in result["seen"]:
-                assert event["trusted"] is False, f"{cid}: the page got the browser's own event"
+                # The browser's own event may reach a page listener that runs before ours
+                # (pattern "early"), but never with a file in it.
+                assert event["trusted"] is False or event["files"] == [], (
+                    f"{cid}: the page got the browser's own event with files: {event}"
+                )
                 for f in event["files"]:
                     assert f["size"] != len(original) or f["name"] != upload.filename, (
                         f"{cid}: the page saw the original {f}"
@@ -151,6 +156,9 @@ def check_case(
     if where == "social":
         text = result.get("overlay", "") + result.get("overlayFinal", "")
         assert "Cloaked" in text and "protected" not in text, f"{cid}: overlay said {text!r}"
+    if pattern.name == "early" and where == "social":
+        trusted = [e for e in result["seen"] if e["trusted"]]
+        assert trusted and all(e["files"] == [] for e in trusted), f"{cid}: {result['seen']}"
     if pattern.name == "fsa":
         # Hidden on the listed site (the page falls back to an input); untouched elsewhere.
         used = {e["how"] for e in result["seen"]}

@@ -354,17 +354,23 @@
 
   // page-hook.js: the page read the files of an input we never saw a pick on (a way in we do
   // not know). It got an empty list; hold the files with the notice, never pass them silently.
+  // A page listener that runs before ours on the same trusted event (a capture listener on the
+  // input or on a shadow host, registered before our own) reads the files first: wait for the
+  // end of that dispatch, where our listener will have taken the files into a cloak job.
   function onUnvetted(event) {
     const input = event.relatedTarget;
     if (!isFileInput(input) || inputJobs.has(input)) return;
     watch(input);
-    const files = Array.from(input.files || []);
-    if (!files.some(isPhoto)) return;
-    if (!active()) {
-      putFiles(input, files); // protection is off here: the page may have them
-      return;
-    }
-    hold(input, files, (out) => out && putFiles(input, out), REASONS.unvetted);
+    setTimeout(() => {
+      if (inputJobs.has(input)) return; // caught on its way after all: being cloaked
+      const files = Array.from(input.files || []);
+      if (!files.some(isPhoto)) return;
+      if (!active()) {
+        putFiles(input, files); // protection is off here: the page may have them
+        return;
+      }
+      hold(input, files, (out) => out && putFiles(input, out), REASONS.unvetted);
+    }, 0);
   }
 
   // ---- drop and paste: hold the event, re-dispatch a new one with the new data ----
