@@ -143,7 +143,7 @@
       const settle = (k, value) => {
         if (results[k]) return;
         results[k] = value;
-        if (value.error) overlay.failed(k, "not protected");
+        if (value.error) overlay.failed(k, "not cloaked");
         left -= 1;
         if (left === 0) {
           try {

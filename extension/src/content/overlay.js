@@ -148,6 +148,7 @@ globalThis.CloakerOverlay ??= (() => {
       },
       failed(i, label) {
         rows[i].row.classList.add("bad");
+        rows[i].fill.style.width = "100%";
         rows[i].stage.textContent = label;
       },
       /**
