@@ -10,7 +10,8 @@
 //   protection: bool (wait until the extension has this value), overlayScreenshot: path,
 //   noticeScreenshot: path}]}
 // RESULT: {ok, error, events, cases: {id: {seconds, seen, uploaded, overlay, notice, error}}}
-// kind: "missing-helper" (a profile with no host registered): the popup's words instead.
+// kind: "missing-helper" (a profile with no host registered): the popup's words instead;
+// "warm-up": the stored helper state, no popup open, until ready (RESULT.states).
 
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -177,8 +178,22 @@ async function missingHelper() {
   result.installPage = await help.evaluate(() => document.body.innerText);
 }
 
+/** The helper's state as stored by the extension, with no popup open, until it is ready. */
+async function watchWarmUp() {
+  sw ??= await ctx.waitForEvent("serviceworker", { predicate: (w) => w.url() === swUrl, timeout: 15000 });
+  result.states = [];
+  await until("the stored helper state to become ready", async () => {
+    const { helper } = await state();
+    const last = result.states.at(-1);
+    const now = `${helper?.connection}/${helper?.state}`;
+    if (!last || last.state !== now) result.states.push({ state: now, at: Date.now() / 1000 });
+    return helper?.connection === "connected" && helper.state === "ready";
+  }, TIMEOUT, 100);
+}
+
 try {
   if (config.kind === "missing-helper") await missingHelper();
+  else if (config.kind === "warm-up") await watchWarmUp();
   else await ready();
   for (const c of config.cases ?? []) result.cases[c.id] = await runCase(c);
   result.ok = true;

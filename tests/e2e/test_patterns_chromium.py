@@ -28,6 +28,7 @@ from patterns import (
     write_timings,
 )
 from server import TestSite
+from websockets.exceptions import WebSocketException
 
 pytestmark = pytest.mark.browser
 
@@ -147,3 +148,60 @@ def test_popup_says_how_to_install_a_missing_helper(
     assert "native messaging" not in popup["message"].lower()
     assert popup["install"] and popup["link"] == "../pages/install.html"
     assert "cloaker install" in result["installPage"]
+
+
+def test_stored_helper_state_follows_the_daemon_without_the_popup(
+    browser_tools: dict[str, str],
+    extension_dir: Path,
+    profile: Path,
+    e2e_env: dict[str, str],
+    daemon: Daemon,
+    tmp_path: Path,
+) -> None:
+    """The browser starts while the daemon loads its models: the state the extension stores
+    (badge, popup) goes from warming to ready without the popup open, soon after the daemon
+    is ready (it used to stay "warming" until the popup was opened)."""
+    daemon.stop()
+    config = {
+        "kind": "warm-up",
+        "chromium": browser_tools["chromium"],
+        "extension": str(extension_dir),
+        "profile": str(profile),
+        "extensionId": EXTENSION_ID,
+        "timeoutMs": int(JOB_TIMEOUT_S * 1000),
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    try:
+        proc = subprocess.Popen(
+            [browser_tools["node"], str(HERE / "patterns_chromium.mjs"), str(path)],
+            env=e2e_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        # The host starts the daemon; note when the daemon itself says it is ready.
+        ready_at = None
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        while ready_at is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if daemon.status()["state"] == "ready":
+                    ready_at = time.time()
+            except (RuntimeError, OSError, WebSocketException):
+                pass  # not up yet (no discovery file, refused, closed): ask again
+            time.sleep(0.2)
+        stdout, stderr = proc.communicate(timeout=JOB_TIMEOUT_S)
+    finally:
+        daemon.stop()
+        daemon.start()
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, f"driver failed (rc {proc.returncode}):\n{stdout}\n{stderr}"
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    assert result["ok"], result.get("error")
+    states = result["states"]
+    assert ready_at is not None, f"the daemon never said ready; extension saw {states}"
+    assert any(s["state"] == "connected/warming" for s in states), states
+    assert states[-1]["state"] == "connected/ready"
+    lag = states[-1]["at"] - ready_at
+    assert lag < 10, f"the stored state caught up {lag:.1f} s after the daemon was ready"
