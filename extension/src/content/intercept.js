@@ -447,12 +447,13 @@
         const replay = isDrop
           ? newEvent("DragEvent", "drop", { ...init, dataTransfer: data })
           : newPasteEvent(init, data, out, strings);
-        dispatch(target.isConnected ? target : document, replay);
+        dispatch(target.isConnected ? target : target.ownerDocument || document, replay);
       })
       .catch((err) => {
         // Reading a dropped folder failed: nothing reaches the page, and the user is told.
+        // Nothing was read, so there is no original to send: the notice can only be closed.
         const overlay = Overlay.open(isElement(target) ? target : null, []);
-        overlay.ask(`Cloaker could not read the dropped folder: ${err?.message || err}`);
+        overlay.ask(`Cloaker could not read the dropped folder, so nothing was sent. Details: ${err?.message || err}`);
       });
   }
 
