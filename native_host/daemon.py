@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,9 @@ from native_host.server import Server
 from native_host.settings import SettingsStore
 
 log = logging.getLogger(__name__)
+# A quit ends within 2 s: the clean shutdown takes under 1 s (see server.CLOSE_S); past
+# this many seconds after the request the process leaves without it.
+HARD_QUIT_S = 1.4
 EngineFactory = Callable[[], EngineLike]
 
 
@@ -59,6 +63,7 @@ class Daemon:
         self._stopped_listeners: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        self._stop_requested_at: float | None = None
         self._started = threading.Event()
         self._stopped = threading.Event()
         self._start_error: BaseException | None = None
@@ -86,6 +91,8 @@ class Daemon:
 
     def request_stop(self) -> None:
         """Ask for a clean shutdown; safe from any thread and from signal handlers."""
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
         if self._loop is not None and self._stop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stop.set)
         elif not self._thread.is_alive():
@@ -94,6 +101,18 @@ class Daemon:
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until shut down; True when it has."""
         return self._stopped.wait(timeout_s)
+
+    def wait_for_quit(self) -> None:
+        """Block until shut down, or until ``HARD_QUIT_S`` after a stop was requested: when
+        the event loop is starved (model loading holds the GIL for long stretches on a busy
+        machine) the clean shutdown is left unfinished, the discovery file removed, and the
+        caller exits the process, which closes every connection anyway."""
+        while not self._stopped.wait(0.1):  # short waits keep signal handlers responsive
+            requested = self._stop_requested_at
+            if requested is not None and time.monotonic() - requested > HARD_QUIT_S:
+                log.warning("the clean shutdown ran over %.1f s; quitting without it", HARD_QUIT_S)
+                remove_discovery(os.getpid())
+                return
 
     def _thread_main(self) -> None:
         try:
@@ -192,10 +211,10 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
         if args.no_tray or not _run_tray(daemon, log_path.parent):
             daemon.start()
-            while not daemon.wait(0.5):  # short waits keep signal handlers responsive
-                pass
+        daemon.wait_for_quit()
         # Everything of ours is closed (clients told, discovery file removed, settings are
-        # written as they change), so leave without finalizing the interpreter: with torch
+        # written as they change; past HARD_QUIT_S the exit closes the connections), so
+        # leave without finalizing the interpreter: with torch
         # and the models loaded that takes ~0.8 s on two cores, and it aborts the process
         # (exit -6) when the device thread is still inside torch (a quit during warm-up or
         # a cloak).

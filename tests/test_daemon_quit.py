@@ -107,13 +107,15 @@ def test_quit_within_2_s_with_five_stalled_clients(fresh: DaemonProcess) -> None
     assert code == 0, f"exit code {code}"
     assert seconds < QUIT_BOUND_S, f"quit took {seconds:.2f} s"
     assert not fresh.discovery_path.exists()
-    assert "did not finish the closing handshake; cut" in fresh.log_text
+    log = fresh.log_text  # the clients were cut, or (machine starved) the exit cut them
+    assert "did not finish the closing handshake; cut" in log or "quitting without it" in log
 
 
 def test_quit_during_model_loading_with_five_stalled_clients(fresh: DaemonProcess) -> None:
     """Quit while the models load: the loading thread holds Python's GIL for up to ~0.75 s
     at a time (torch's import and weight conversion, measured on 2 cores), which delays the
-    signal handler and the event loop alike, so the bound here has that slack on top."""
+    signal handler itself, so the bound here has that slack on top (after the handler, the
+    daemon gives up on a starved clean shutdown at HARD_QUIT_S)."""
     stalled = _stall_five_clients(fresh)  # the models take several seconds to load
     try:
         code, seconds = _quit_and_time(fresh)
