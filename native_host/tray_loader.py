@@ -19,6 +19,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from native_host import tray_backend
+from native_host.system_gi import find_gi
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ def load_pystray(env: MutableMapping[str, str] = os.environ) -> Any:
             else:
                 log.info("%s", found.summary())
             env["PYSTRAY_BACKEND"] = tray_backend.runtime_backend(found, env)
+        else:
+            find_gi()  # the user's choice may be a GTK backend, which needs gi as well
         log.info("tray backend: %s", env["PYSTRAY_BACKEND"])
     try:
         with _gdk_without_gl(env):
@@ -83,20 +86,16 @@ def icon_class(pystray_mod: Any) -> Any:
     reset SIGINT to its default, which would end the daemon without its clean shutdown.
     """
     base = pystray_mod.Icon
-    try:
-        from pystray._util.gtk import GtkIcon
-    except ImportError:  # not a GTK backend (gi not loadable)
-        return base
-    if not issubclass(base, GtkIcon):
-        return base
+    if base.__module__ not in ("pystray._appindicator", "pystray._gtk"):
+        return base  # importing pystray's GTK helpers would initialise Gtk for nothing
 
     class Icon(base):  # type: ignore[misc,valid-type]
         def _initialize(self) -> None:
             self._notifier = _NoNotifications()
             self._mark_ready()
 
-    if not hasattr(base, "_on_status_icon_activate"):
-        return Icon  # appindicator: the host shows the title as the tooltip
+    if base.__module__ == "pystray._appindicator":
+        return Icon  # the StatusNotifier host shows the title as the tooltip
 
     from gi.repository import Gtk
     from pystray._util.gtk import mainloop

@@ -90,9 +90,9 @@ def tray_daemon(desktop: Desktop, _isolated_home: Path) -> Iterator[object]:
         daemon.kill()
 
 
-def screenshot(desktop: Desktop, name: str, around: Window, tmp_path: Path) -> Path:
+def screenshot(desktop: Desktop, name: str, tmp_path: Path, *around: Window) -> Path:
     """The whole screen, in tmp; with CLOAKER_TRAY_SCREENSHOTS=DIR, the corner with the icon
-    and ``around`` (the menu or tooltip) is kept there too."""
+    and the windows ``around`` (menus, tooltip) is kept there too."""
     from PIL import Image
 
     path = tmp_path / name
@@ -101,7 +101,9 @@ def screenshot(desktop: Desktop, name: str, around: Window, tmp_path: Path) -> P
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         with Image.open(path) as shot:
-            box = (max(0, around.x - 120), 0, shot.width, around.y + around.height + 12)
+            left = min(w.x for w in around) - 120
+            bottom = max(w.y + w.height for w in around) + 12
+            box = (max(0, left), 0, shot.width, min(shot.height, bottom))
             shot.crop(box).save(Path(folder) / name)
     return path
 
@@ -114,6 +116,9 @@ def assert_menu_drawn(path: Path, menu: Window) -> None:
         area = shot.convert("L").crop((menu.x, menu.y, menu.x + menu.width, menu.y + menu.height))
         low, high = area.getextrema()
     assert high - low > 100, f"the menu at {menu} looks empty"
+
+
+ROW = 25  # the height of a GTK menu item with the default theme and font
 
 
 def click_protection(desktop: Desktop, menu: Window) -> None:
@@ -138,7 +143,7 @@ def test_xembed_tray_menu_toggles_protection_tooltip_counts_photos_and_quits(
         client.send_cloak(ASTRONAUT.read_bytes())
         wait_for(lambda: desktop.find(f"{IDLE}, working on 2 photos"), 20, "the tooltip's count")
         tooltip = desktop.hover(*icon.centre)
-        screenshot(desktop, "tray-tooltip-linux-xembed.png", tooltip, tmp_path)
+        screenshot(desktop, "tray-tooltip-linux-xembed.png", tmp_path, tooltip)
         assert tooltip.y >= icon.y + icon.height  # drawn below the icon, in the screen
         desktop.pointer_away(closes=tooltip)
     wait_for(lambda: desktop.find(IDLE), 60, "the tooltip once the jobs ended")
@@ -146,7 +151,7 @@ def test_xembed_tray_menu_toggles_protection_tooltip_counts_photos_and_quits(
     with Client.open(daemon.discovery) as client:
         assert client.request("settings.get")["data"]["protection"] is True
         menu = desktop.open_menu(*icon.centre)
-        shot = screenshot(desktop, "tray-menu-linux-xembed.png", menu, tmp_path)
+        shot = screenshot(desktop, "tray-menu-linux-xembed.png", tmp_path, menu)
         assert_menu_drawn(shot, menu)
         click_protection(desktop, menu)
         push = client.next_push(20)
@@ -201,12 +206,25 @@ def test_status_notifier_menu_in_xfce_panel_toggles_protection(
     plugin = wait_for(lambda: desktop.find("wrapper-2.0"), 20, "the panel's systray plugin")
     with Client.open(daemon.discovery) as client:
         menu = desktop.open_menu(*plugin.centre)
-        shot = screenshot(desktop, "tray-menu-linux-statusnotifier.png", menu, tmp_path)
+        shot = screenshot(desktop, "tray-menu-linux-statusnotifier.png", tmp_path, menu)
         assert_menu_drawn(shot, menu)
         click_protection(desktop, menu)
         assert client.next_push(20)["data"]["protection"] is False
         assert client.request("settings.get")["data"]["protection"] is False
     wait_for(lambda: sni_property(desktop, items[0], "Title") == OFF, 20, "the title to follow")
+
+    # A submenu through the same path: Mode (the second item, one row down) > high (third).
+    with Client.open(daemon.discovery) as client:
+        menu = desktop.open_menu(*plugin.centre)
+        modes = desktop.open_menu(menu.x + 40, menu.y + 16 + ROW)
+        # Beside the menu (to the left here: the menu touches the screen's right edge).
+        assert modes.x + modes.width <= menu.x + 10 or modes.x >= menu.x + menu.width - 10
+        shot = screenshot(desktop, "tray-menu-linux-statusnotifier-mode.png", tmp_path, menu, modes)
+        assert_menu_drawn(shot, modes)
+        desktop.click(modes.x + 40, modes.y + 16 + 2 * ROW)
+        assert client.next_push(20)["data"]["mode"] == "high"
+    high = "Cloaker: protection off, mode high"
+    wait_for(lambda: sni_property(desktop, items[0], "Title") == high, 20, "the title's mode")
 
     daemon.proc.terminate()
     assert daemon.proc.wait(30) == 0
