@@ -21,7 +21,7 @@ from checks import FaceShift
 from harness import ALLOWED, ARTIFACTS, EXTENSION_ID, JOB_TIMEOUT_S, OTHER, Daemon
 from server import TestSite, Upload
 from test_chromium import assert_cloaked, face_shift  # noqa: F401  (a fixture)
-from zoo_harness import ZOO, CheckCloaked, Driver, ZooRun, ZooSuite, build_zoo, paste_png
+from zoo_harness import ZOO, CheckCloaked, Driver, ZooRun, ZooSuite, build_zoo
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +66,7 @@ def zoo(
         e2e_env,
         ARTIFACTS / "zoo-chromium-driver.log",
     )
-    run = ZooRun("chromium", driver, test_site, daemon, faces_dir, paste_png(faces_dir, folder))
+    run = ZooRun("chromium", driver, test_site, daemon, faces_dir, folder)
     try:
         yield run
     finally:

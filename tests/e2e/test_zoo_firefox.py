@@ -11,7 +11,6 @@ fall back to an <input> here by themselves.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from test_firefox import (  # noqa: F401 - fixtures shared with test_firefox.py
     firefox_home,
     firefox_tools,
 )
-from zoo_harness import ZOO, CheckCloaked, Driver, ZooRun, ZooSuite, build_zoo, paste_png
+from zoo_harness import FIREFOX_CASES, ZOO, CheckCloaked, Driver, ZooRun, ZooSuite, build_zoo
 
 pytestmark = pytest.mark.browser
 
@@ -72,7 +71,6 @@ def zoo(
         "secureHosts": [ALLOWED, OTHER],
         "clipboardOrigin": f"http://127.0.0.1:{test_site.port}",
         "waitSites": [ALLOWED],
-        "headless": os.environ.get("ZOO_HEADLESS") == "1",
     }
     (folder / "config.json").write_text(json.dumps(config))
     ARTIFACTS.mkdir(exist_ok=True)
@@ -86,7 +84,7 @@ def zoo(
         str(folder / "config.json"),
     ]
     driver = Driver(argv, e2e_env, ARTIFACTS / "zoo-firefox-driver.log")
-    run = ZooRun("firefox", driver, test_site, daemon, faces_dir, paste_png(faces_dir, folder))
+    run = ZooRun("firefox", driver, test_site, daemon, faces_dir, folder)
     try:
         yield run
     finally:
@@ -103,4 +101,6 @@ def check_cloaked(face_shift: FaceShift) -> CheckCloaked:  # noqa: F811
 
 
 class TestZooFirefox(ZooSuite):
-    """Every case of ZooSuite, in Firefox."""
+    """Every case of ZooSuite that Firefox can play (no dropped folders), in Firefox."""
+
+    CASES = FIREFOX_CASES

@@ -116,8 +116,9 @@ async function handOver(page, cdp, spec, c) {
     if (via === "input") await (await chooser).setFiles(c.files);
     else if (via === null) throw new Error("no file chooser opened");
     return via;
-  } else if (c.flow === "drop") {
-    const target = page.locator(spec.drop).first();
+  } else if (c.flow === "drop" || c.flow === "folder") {
+    // Chromium reads a dropped path that is a folder as one (webkitGetAsEntry().isDirectory).
+    const target = page.locator(spec[c.flow]).first();
     await target.scrollIntoViewIfNeeded();
     const box = await target.boundingBox();
     const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
@@ -153,7 +154,7 @@ async function runCase(c) {
     await page.waitForSelector(spec[c.flow] ?? "body", { timeout: 15000 });
     const handedAt = Date.now();
     const via = await handOver(page, cdp, spec, c);
-    const count = c.flow === "paste" ? 1 : c.files.length;
+    const count = c.count ?? c.files.length;
     const end = await outcome(page, { count, timeoutMs: TIMEOUT, handedAt });
     if (c.screenshot) await page.screenshot({ path: c.screenshot });
     return { ...end, via, injected: worlds.includes("Cloaker"), log: events };

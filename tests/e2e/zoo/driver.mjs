@@ -4,8 +4,8 @@
 //
 // Protocol: the test writes one JSON command per line on stdin; the driver answers each with
 // one line `RESULT {...}` on stdout (after one `READY {...}` line once the extension is up).
-//   {"cmd": "case", "id", "url", "widget", "flow": "pick"|"drop"|"paste", "files": [paths],
-//    "pastePng": path, "screenshot": path|null}
+//   {"cmd": "case", "id", "url", "widget", "flow": "pick"|"drop"|"folder"|"paste",
+//    "files": [paths], "count": photos to upload, "pastePng": path, "screenshot": path|null}
 //   {"cmd": "protection", "value": bool}   wait until the extension has this setting
 //   {"cmd": "quit"}
 

@@ -29,7 +29,7 @@ const browser = await puppeteer.launch({
   browser: "firefox",
   protocol: "webDriverBiDi",
   executablePath: config.firefox,
-  headless: config.headless ?? false,
+  headless: false,
   args: ["--remote-allow-system-access"],
   env: { ...process.env, HOME: config.home },
   defaultViewport: { width: 900, height: 800 },
@@ -250,7 +250,7 @@ async function runCase(c) {
     const injected = (await ask(page, "injected", { extensionId: config.extensionId })).injected;
     const handedAt = Date.now();
     const via = await handOver(page, spec, c);
-    const count = c.flow === "paste" ? 1 : c.files.length;
+    const count = c.count ?? c.files.length;
     const end = await outcome(page, { count, timeoutMs: TIMEOUT, handedAt });
     const cancelsHeld = await page.evaluate(() => {
       if (window.__zooHoldCancel) window.removeEventListener("cancel", window.__zooHoldCancel, true);
