@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import logging
 import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,11 @@ def _loadable(folder: Path) -> bool:
 def find_gi(dirs: list[Path] | None = None) -> GiFound:
     """Import ``gi``: the venv's own first, then a distribution's that matches this ABI."""
     if "gi" in sys.modules or importlib.util.find_spec("gi") is not None:
-        import gi
-
+        try:
+            import gi
+        except ImportError as exc:  # a broken install: no menu, and the log says why
+            log.warning("PyGObject in this environment does not import: %s", exc)
+            return GiFound(None, f"broken ({exc})")
         return GiFound(gi, _folder_of(gi))
     return find_system_gi(dirs if dirs is not None else system_site_dirs())
 
@@ -63,7 +69,10 @@ def find_system_gi(dirs: list[Path]) -> GiFound:
     foreign: Path | None = None
     for folder in dirs:
         if _loadable(folder):
-            return GiFound(_load_from(folder), str(folder))
+            try:
+                return GiFound(_load_from(folder), str(folder))
+            except ImportError as exc:  # e.g. built against a libgirepository not installed
+                log.warning("PyGObject in %s does not import here: %s", folder, exc)
         if foreign is None and (folder / "gi" / "__init__.py").is_file():
             foreign = folder
     return GiFound(None, "not found", foreign)
@@ -84,6 +93,7 @@ def _load_from(folder: Path) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except BaseException:
-        del sys.modules["gi"]
+        for name in [n for n in sys.modules if n == "gi" or n.startswith("gi.")]:
+            del sys.modules[name]
         raise
     return module

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from types import ModuleType
 
@@ -164,6 +165,26 @@ def test_a_system_gi_for_another_python_is_reported_not_loaded(tmp_path: Path) -
     (gi / "_gi.cpython-30-x86_64-linux-gnu.so").write_bytes(b"")
     found = find_system_gi([tmp_path])
     assert found.module is None and found.foreign == tmp_path
+
+
+def test_a_broken_system_gi_is_reported_not_raised(tmp_path: Path) -> None:
+    gi = tmp_path / "gi"
+    gi.mkdir()
+    (gi / "__init__.py").write_text("from . import _gi\n")
+    (gi / f"_gi{sysconfig.get_config_var('EXT_SUFFIX')}").write_bytes(b"not a shared library")
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from native_host.system_gi import find_system_gi\n"
+        f"found = find_system_gi([Path({str(tmp_path)!r})])\n"
+        "print(found.module, found.foreign, 'gi' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["None", str(tmp_path), "False"]
+    assert "does not import here" in out.stderr
 
 
 def test_distribution_gi_loads_into_this_venv_without_its_folder_on_sys_path() -> None:
