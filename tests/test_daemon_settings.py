@@ -73,6 +73,9 @@ def test_sigkill_while_writing_settings_leaves_a_readable_file(_isolated_home: P
     for round_ in range(4):
         daemon = start_daemon(_isolated_home)
         client = daemon.client()
+        # One answered change first: the models start loading as the daemon starts, and
+        # torch's import can hold the GIL for ~0.5 s, longer than the window below.
+        client.request("settings.set", {"mode": "high"})
         stop = threading.Event()
 
         def hammer(c: Client = client, stop: threading.Event = stop) -> None:
