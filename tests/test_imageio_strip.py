@@ -13,10 +13,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from imageio_util import SECRETS, XMP, identifying_exif, save, srgb_profile, upright
 from PIL import Image, PngImagePlugin
 from skimage import data as skdata
 
+from cloaker.errors import CloakerError
 from cloaker.imageio import decode, encode_unchanged, strip_metadata
 
 LOSSLESS_NOTE = "metadata removed without re-encoding"
@@ -164,6 +167,42 @@ def test_animated_png_is_re_encoded_as_its_first_frame() -> None:
 )
 def test_files_not_laid_out_as_expected_are_left_to_the_encoder(fmt: str, data: bytes) -> None:
     assert strip_metadata(data, fmt) is None
+
+
+def _small_files() -> list[bytes]:
+    small = _coffee().resize((24, 16))
+    meta = {"exif": identifying_exif(), "icc_profile": SRGB}
+    rgba = _rocket_rgba().resize((24, 16))
+    return [
+        save(small, "JPEG", quality=90, comment=b"Jane Doe", **meta),
+        save(small, "JPEG", progressive=True, **meta),
+        save(small, "PNG", **meta),
+        save(rgba, "WEBP", quality=80, xmp=XMP, **meta),
+        save(rgba, "WEBP", lossless=True, **meta),
+    ]
+
+
+SMALL_FILES = _small_files()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_corrupted_files_are_stripped_or_re_encoded_never_broken(data: st.DataObject) -> None:
+    """Whatever decodes gets a file back: stripped with the same pixels, or re-encoded."""
+    original = data.draw(st.sampled_from(SMALL_FILES))
+    buf = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 4))):
+        buf[data.draw(st.integers(0, len(buf) - 1))] = data.draw(st.integers(0, 255))
+    mutated = bytes(buf)
+    try:
+        img = decode(mutated)
+    except CloakerError:
+        return
+    written = encode_unchanged(mutated, img)
+    again = decode(written.data)
+    if any(LOSSLESS_NOTE in note for note in written.notes):
+        np.testing.assert_array_equal(again.rgb, img.rgb)
+        assert not again.metadata_removed
 
 
 # --- through the engine (the CLI's and the daemon's path) --------------------------------

@@ -16,6 +16,8 @@ import struct
 
 import numpy as np
 
+from cloaker.errors import CloakerError
+
 from .decode import decode
 from .encode import encode_image
 from .formats import extension_for_format, mime_for_format
@@ -222,7 +224,7 @@ def encode_unchanged(data: bytes, img: DecodedImage) -> EncodedImage:
     """
     lossless_possible = img.exif_orientation == 1 and (not img.animated or img.format == "JPEG")
     stripped = strip_metadata(data, img.format) if lossless_possible else None
-    if stripped is not None and _same_pixels_no_metadata(decode(stripped), img):
+    if stripped is not None and _same_pixels_no_metadata(_decode_or_none(stripped), img):
         note = "metadata removed without re-encoding: the image data is the input's, byte for byte"
         return EncodedImage(
             stripped,
@@ -234,8 +236,15 @@ def encode_unchanged(data: bytes, img: DecodedImage) -> EncodedImage:
     return encode_image(img, img.rgb)
 
 
-def _same_pixels_no_metadata(again: DecodedImage, img: DecodedImage) -> bool:
-    if again.metadata_removed or again.animated:
+def _decode_or_none(data: bytes) -> DecodedImage | None:
+    try:
+        return decode(data)
+    except CloakerError:  # a stripped file that no longer decodes: re-encode instead
+        return None
+
+
+def _same_pixels_no_metadata(again: DecodedImage | None, img: DecodedImage) -> bool:
+    if again is None or again.metadata_removed or again.animated:
         return False
     if not np.array_equal(again.rgb, img.rgb):
         return False
