@@ -48,7 +48,11 @@ def load_pystray(env: MutableMapping[str, str] = os.environ) -> Any:
         with _gdk_without_gl(env):
             import pystray  # the GTK backends initialise Gtk on import
     except Exception as exc:  # pystray raises whatever its last backend raised
-        raise TrayUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+        backend = env.get("PYSTRAY_BACKEND", "default")
+        where = f" on display {env['DISPLAY']}" if env.get("DISPLAY") else ""
+        raise TrayUnavailableError(
+            f"the {backend} tray backend did not start{where}: {type(exc).__name__}: {exc}"
+        ) from exc
     return pystray
 
 
