@@ -30,9 +30,10 @@ def icc_color_space(icc: bytes) -> str | None:
     when LittleCMS cannot read the profile."""
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        # A damaged header may hold non-ASCII bytes here (UnicodeDecodeError, a ValueError).
+        return profile.profile.xcolor_space.strip()
     except (ImageCms.PyCMSError, OSError, ValueError):
         return None
-    return profile.profile.xcolor_space.strip()
 
 
 def to_pixels(im: Image.Image, icc: bytes | None, *, gray_source: bool = False) -> Pixels:
