@@ -5,7 +5,9 @@
 //   node tests/e2e/patterns_chromium.mjs CONFIG.json   (prints one line: RESULT {...})
 //
 // CONFIG: {chromium, extension, profile, extensionId, timeoutMs, clipboardOrigin, waitSites,
-//   cases: [{id, url, action: pick|drop|paste, files: [paths], frame: bool (the #go control
+//   secureOrigins: [origins treated as secure contexts, as the HTTPS sites they stand for],
+//   cases: [{id, url, action: pick|drop|paste|probe (load, report fsaPresent, nothing more),
+//   files: [paths], frame: bool (the #go control
 //   is in the page's first frame), expect: cloaked|untouched|notice, beforeCase: [argv],
 //   protection: bool (wait until the extension has this value), overlayScreenshot: path,
 //   noticeScreenshot: path}]}
@@ -49,6 +51,9 @@ const ctx = await chromium.launchPersistentContext(config.profile, {
     "--no-first-run",
     "--host-resolver-rules=MAP *.test 127.0.0.1",
     "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
+    // Real sites are HTTPS: make the test site a secure context, where pages have what
+    // only secure contexts get (showOpenFilePicker among them).
+    ...(config.secureOrigins?.length ? [`--unsafely-treat-insecure-origin-as-secure=${config.secureOrigins.join(",")}`] : []),
   ],
 });
 
@@ -103,6 +108,13 @@ async function runCase(c) {
   try {
     await page.goto(c.url);
     const scope = c.frame ? page.frameLocator("iframe") : page;
+    out.fsaPresent = await page.evaluate(() => "showOpenFilePicker" in window);
+    if (c.action === "probe") {
+      // Only look: no CDP call answers a File System Access picker.
+      out.seen = await page.evaluate(() => window.seen ?? []);
+      out.seconds = (Date.now() - t0) / 1000;
+      return out;
+    }
     if (c.action === "pick") {
       const chooser = page.waitForEvent("filechooser", { timeout: 15000 });
       if (c.id.startsWith("closedshadow")) {

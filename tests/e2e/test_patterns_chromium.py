@@ -65,6 +65,7 @@ def batch(
         "timeoutMs": int(JOB_TIMEOUT_S * 1000),
         "clipboardOrigin": f"http://127.0.0.1:{test_site.port}",
         "waitSites": ["social.test"],
+        "secureOrigins": [f"http://{h}:{test_site.port}" for h in sorted(set(WHERE.values()))],
         "cases": cases,
     }
     path = scratch / "config.json"
