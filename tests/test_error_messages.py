@@ -156,3 +156,24 @@ def test_daemon_header_check_reads_heic_in_a_fresh_process(tmp_path: Path) -> No
         timeout=60,
     )
     assert result.stdout.strip() == "accepted", result.stderr
+
+
+def test_cli_turns_an_unexpected_failure_into_a_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fault injection: a bug inside the engine (not a bad photo) still gives one line."""
+    from cloaker.cli import EXIT_FAILED, main
+    from cloaker.engine import Engine
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("state of <_io.BytesIO object at 0x7f00deadbeef>")
+
+    monkeypatch.setattr(Engine, "warm", lambda self: None)
+    monkeypatch.setattr(Engine, "cloak_bytes", broken)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(_jpeg())
+    assert main(["cloak", str(photo)]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if f"{photo}: " in line)
+    assert "unexpected failure" in line and line.endswith("shows why")
+    assert_for_people(line, "internal")

@@ -10,6 +10,7 @@ Exit codes: 0 all written, 1 some file failed or the models are missing, 130 int
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # the engine imports torch: only at run time, inside run()
     from cloaker.engine import CloakResult, Engine
 
 SUFFIX = ".cloaked"
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -128,6 +130,9 @@ def _cloak_one(
         result = engine.cloak_bytes(data, args.mode, progress=bar.update, seed=args.seed)
     except CloakerError as exc:
         return f"{exc.message} ({exc.code})"
+    except Exception:  # a bug, not the photo's fault: a sentence here, the traceback on -v
+        log.debug("cloaking %s failed unexpectedly", src, exc_info=True)
+        return "unexpected failure (internal): `cloaker -v cloak ...` shows why"
     finally:
         bar.close()
     fmt = sniff_format(result.data)
