@@ -227,10 +227,12 @@ class ZooRun:
         want_protection = site != "protection off"
         self.set_protection(want_protection)
         photo = self.paste_photo if flow == "paste" else photo_for(self.faces_dir, widget, flow)
-        files = {
-            "paste": [],
-            "folder": [str(dropped_folder(photo, self.scratch, widget))],
-        }.get(flow, [str(photo)])
+        if flow == "paste":
+            files = []
+        elif flow == "folder":
+            files = [str(dropped_folder(photo, self.scratch, widget))]
+        else:
+            files = [str(photo)]
         host = SITES[site]
         self.collect_late()
         shot = ARTIFACTS / f"zoo-{self.browser}-{widget}-{flow}-{host.split('.')[0]}.png"
@@ -283,6 +285,10 @@ class ZooRun:
             "page_events": case.result.get("events"),
             "page_errors": case.result.get("errors"),
         }
+        metrics = case.result.get("metrics")
+        if metrics:  # a cloaked upload: whole-photo SSIM, and the least any model moved
+            row["ssim"] = metrics["ssim"]
+            row["least_moved"] = round(min(metrics["moved"].values()), 3)
         key = (case.widget, case.flow, case.site)
         self.rows[:] = [r for r in self.rows if (r["widget"], r["flow"], r["site"]) != key]
         self.rows.append(row)
