@@ -66,7 +66,10 @@ const transport = new Transport({
   },
   onState: (connection, error) => {
     log("helper", connection, error ? `(${error.code}: ${error.message})` : "");
-    const fields = { connection, error: error ? { code: error.code, message: error.message } : null };
+    // A retry ("connecting") keeps the last error: the popup goes on saying why (e.g. the
+    // helper is not installed) instead of flickering to "connecting".
+    const fields = { connection };
+    if (connection !== "connecting") fields.error = error ? { code: error.code, message: error.message } : null;
     cache.setHelper(connection === "connected" ? fields : { ...fields, state: null });
     if (connection === "connecting") refresh().catch((err) => log("refresh failed:", err.message));
   },
