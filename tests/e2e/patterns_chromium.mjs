@@ -10,6 +10,7 @@
 //   files: [paths], frame: bool (the #go control
 //   is in the page's first frame), expect: cloaked|untouched|notice, beforeCase: [argv],
 //   protection: bool (wait until the extension has this value), overlayScreenshot: path,
+//   helpLink: bool (click the panel's "what cloaking does" link),
 //   noticeScreenshot: path}]}
 // RESULT: {ok, error, events, cases: {id: {seconds, seen, uploaded, overlay, notice, error}}}
 // kind: "missing-helper" (a profile with no host registered): the popup's words instead;
@@ -157,6 +158,15 @@ async function runCase(c) {
       out.uploaded = Number(await page.getAttribute("#status", "data-count"));
       out.seen = await page.evaluate(() => window.seen ?? []);
       out.overlayFinal = (await overlayText(page)) || out.overlayFinal || "";
+      if (c.helpLink) {
+        // The panel's link opens the extension's page on what cloaking does, in a new tab.
+        const opened = ctx.waitForEvent("page", { timeout: 15000 });
+        await page.locator("[data-cloaker-overlay] a").click();
+        const help = await opened;
+        await help.waitForLoadState();
+        out.help = { url: help.url(), title: await help.title() };
+        await help.close();
+      }
       void notice;
     }
   } catch (err) {

@@ -57,6 +57,7 @@ def batch(
     for case in cases:
         if case["id"] == "detachedsocial":
             case["overlayScreenshot"] = str(ARTIFACTS / "patterns-overlay-cloaked.png")
+            case["helpLink"] = True
     config = {
         "chromium": browser_tools["chromium"],
         "extension": str(extension_dir),
@@ -110,6 +111,11 @@ def test_pattern(
     result = batch["result"]["cases"][case_id(pattern, where)]
     batch["rows"][case_id(pattern, where)] = {"seconds": round(result["seconds"], 2)}
     measured = check_case(result, pattern, where, test_site, faces_dir, face_shift, batch["paste"])
+    if case_id(pattern, where) == "detachedsocial":
+        assert "help" in result, "the panel's link was not followed"
+        url = f"chrome-extension://{EXTENSION_ID}/pages/cloaking.html"
+        assert result["help"]["url"] == url, result["help"]
+        assert "does not do" in result["help"]["title"]
     batch["rows"][case_id(pattern, where)] = measured
 
 

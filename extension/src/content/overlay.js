@@ -20,7 +20,7 @@ globalThis.CloakerOverlay ??= (() => {
     .stage { color: #5f5f5f; flex: none; }
     .bar { height: 5px; background: #e6e6e6; border-radius: 3px; overflow: hidden; margin-top: 3px; }
     .fill { height: 100%; width: 0; background: #1d5fbf; transition: width .2s; }
-    .row.ok .fill { background: #1b7f3b; }
+    .row.ok .fill { background: #1b7f3b; transition: none; }
     .row.bad .fill { background: #b3261e; width: 100%; transition: none; }
     .row.bad .stage { color: #b3261e; }
     .notice { margin-top: 8px; padding-top: 8px; border-top: 1px solid #e6e6e6; }
