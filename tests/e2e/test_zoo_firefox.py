@@ -83,7 +83,9 @@ def zoo(
         str(ZOO / "firefox.mjs"),
         str(folder / "config.json"),
     ]
-    driver = Driver(argv, e2e_env, ARTIFACTS / "zoo-firefox-driver.log")
+    # When the helper is missing, the host gives up on a daemon after 5 s, not 60.
+    env = {**e2e_env, "CLOAKER_HOST_WAIT_S": "5"}
+    driver = Driver(argv, env, ARTIFACTS / "zoo-firefox-driver.log")
     run = ZooRun("firefox", driver, test_site, daemon, faces_dir, folder)
     try:
         yield run

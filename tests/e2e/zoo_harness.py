@@ -36,7 +36,14 @@ FLOWS = ("pick", "drop", "folder", "paste")
 # Every widget x every way it accepts photos, in the order the table lists them.
 CASES: list[tuple[str, str]] = [(w, f) for w, spec in WIDGETS.items() for f in FLOWS if f in spec]
 FIREFOX_CASES = [c for c in CASES if c[1] != "folder"]
-SITES = {"allowlisted": ALLOWED, "off the list": OTHER, "protection off": ALLOWED}
+SITES = {
+    "allowlisted": ALLOWED,
+    "off the list": OTHER,
+    "protection off": ALLOWED,
+    "helper missing": ALLOWED,  # then "Upload original anyway" is clicked
+}
+# The fail-closed path on real widgets: one pick and one drop.
+HELPER_MISSING_CASES = ("uppy/pick", "dropzone/drop")
 
 # Small photos from ../shared/faces (read in place), taken in turn by the cases. Pastes
 # carry a PNG (the clipboard carries PNG images only) made from PASTE_SOURCE in a temporary
@@ -208,6 +215,7 @@ class ZooRun:
     faces_dir: Path
     scratch: Path  # a temporary folder: the paste PNG, the dropped folders
     protection: bool = True
+    daemon_down: bool = False
     cases: list[Case] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     _allowlisted: dict[tuple[str, str], Case] = field(default_factory=dict)
@@ -224,6 +232,12 @@ class ZooRun:
         self.protection = value
 
     def run(self, widget: str, flow: str, site: str) -> Case:
+        if self.daemon_down:  # after run_without_helper
+            self.daemon.start()
+            self.daemon_down = False
+        return self._play(widget, flow, site)
+
+    def _play(self, widget: str, flow: str, site: str, answer: str | None = None) -> Case:
         want_protection = site != "protection off"
         self.set_protection(want_protection)
         photo = self.paste_photo if flow == "paste" else photo_for(self.faces_dir, widget, flow)
@@ -235,7 +249,8 @@ class ZooRun:
             files = [str(photo)]
         host = SITES[site]
         self.collect_late()
-        shot = ARTIFACTS / f"zoo-{self.browser}-{widget}-{flow}-{host.split('.')[0]}.png"
+        label = "notice" if site == "helper missing" else host.split(".")[0]
+        shot = ARTIFACTS / f"zoo-{self.browser}-{widget}-{flow}-{label}.png"
         command = {
             "cmd": "case",
             "id": f"{widget}/{flow}/{site}",
@@ -245,7 +260,8 @@ class ZooRun:
             "files": files,
             "count": 1,  # photos the widget should upload
             "pastePng": str(photo) if flow == "paste" else None,
-            "screenshot": str(shot) if site == "allowlisted" else None,
+            "screenshot": str(shot) if site in ("allowlisted", "helper missing") else None,
+            "answer": answer,
         }
         try:
             result = self.driver.send(command, timeout_s=JOB_TIMEOUT_S + 4 * IDLE_S + 120)
@@ -254,6 +270,23 @@ class ZooRun:
         case = Case(widget, flow, site, photo, result, self.site.take(), want_protection)
         self.cases.append(case)
         return case
+
+    def run_without_helper(self, widget: str, flow: str) -> Case:
+        """The daemon stopped and kept from starting (its lock held), as when the helper is
+        missing: the widget must get nothing while the notice shows, and the original once
+        "Upload original anyway" is clicked. The daemon starts again before the next case."""
+        from native_host.discovery import InstanceLock
+
+        self.set_protection(True)
+        if not self.daemon_down:
+            self.daemon.stop()
+            self.daemon_down = True
+        lock = InstanceLock(self.daemon.home / "runtime" / "daemon.lock")
+        lock.acquire()
+        try:
+            return self._play(widget, flow, "helper missing", answer="original")
+        finally:
+            lock.release()
 
     def collect_late(self) -> None:
         """Uploads that arrived after their case ended belong to it (and to its checks)."""
@@ -279,7 +312,8 @@ class ZooRun:
             "result": result,
             # pick: which chooser the widget opened ("input" or "showOpenFilePicker")
             "via": case.result.get("via"),
-            "seconds": round(case.result.get("seconds", 0.0), 2),
+            # hand-over to upload; to the notice, where one came
+            "seconds": round((case.result.get("notice") or case.result).get("seconds", 0.0), 2),
             "case_seconds": round(case.result.get("caseSeconds", 0.0), 2),
             # what reached page listeners (type, trusted, files), and what the widget reported
             "page_events": case.result.get("events"),
@@ -340,6 +374,20 @@ def judge(case: Case, check_cloaked: CheckCloaked | None) -> tuple[str, str | No
     except AssertionError as err:
         return "not cloaked", f"{describe(case)}: {err}"
     return "cloaked", None
+
+
+def judge_notice(case: Case) -> tuple[str, str | None]:
+    """(result, failure) of a helper-missing case: nothing reached the page or the site
+    while the notice showed; the original did after the click."""
+    r = case.result
+    notice = r.get("notice")
+    if notice is None:
+        return f"no notice ({r['outcome']})", f"the notice never showed: {describe(case)}"
+    if notice["uploads"] or notice["seen"]:
+        return "got a file before the click", f"the page got a file before the click: {notice}"
+    if r["outcome"] != "uploaded" or len(case.uploads) != 1 or not case.leaks:
+        return f"not the original ({r['outcome']})", f"expected the original: {describe(case)}"
+    return "notice, then original on click", None
 
 
 def write_table(browser: str, rows: list[dict[str, Any]]) -> Path:
@@ -450,3 +498,16 @@ class ZooSuite:
         )
         assert not held, "LEAK: page script held an original photo:\n" + "\n".join(held)
         assert not unplayed, "cases that could not be played through:\n" + "\n".join(unplayed)
+
+    @pytest.mark.parametrize("held", HELPER_MISSING_CASES)
+    def test_without_the_helper_nothing_until_upload_original_is_clicked(
+        self, zoo: ZooRun, held: str
+    ) -> None:
+        """Never silent, on real widgets: the notice instead of an upload, then the
+        original only on the user's (trusted) click. Last in the suite: it stops the daemon."""
+        widget, flow = held.split("/")
+        case = zoo.run_without_helper(widget, flow)
+        result, failure = judge_notice(case)
+        zoo.record(case, result)
+        assert failure is None, failure
+        assert "Upload original anyway" in case.result["notice"]["overlayText"]

@@ -5,7 +5,9 @@
 // Protocol: the test writes one JSON command per line on stdin; the driver answers each with
 // one line `RESULT {...}` on stdout (after one `READY {...}` line once the extension is up).
 //   {"cmd": "case", "id", "url", "widget", "flow": "pick"|"drop"|"folder"|"paste",
-//    "files": [paths], "count": photos to upload, "pastePng": path, "screenshot": path|null}
+//    "files": [paths], "count": photos to upload, "pastePng": path, "screenshot": path|null,
+//    "answer": "original" (when the fail-closed notice shows: screenshot it, then click
+//    "Upload original anyway" as a user does, and wait for the upload again)}
 //   {"cmd": "protection", "value": bool}   wait until the extension has this setting
 //   {"cmd": "quit"}
 

@@ -251,12 +251,18 @@ async function runCase(c) {
     const handedAt = Date.now();
     const via = await handOver(page, spec, c);
     const count = c.count ?? c.files.length;
-    const end = await outcome(page, { count, timeoutMs: TIMEOUT, handedAt });
+    let end = await outcome(page, { count, timeoutMs: TIMEOUT, handedAt });
+    if (c.answer === "original" && end.outcome === "notice") {
+      if (c.screenshot) await page.screenshot({ path: c.screenshot });
+      const clickedAt = Date.now();
+      await (await page.$("[data-cloaker-overlay] >>> button.primary")).click(); // trusted
+      end = { ...(await outcome(page, { count, timeoutMs: TIMEOUT, handedAt: clickedAt })), notice: end };
+    }
     const cancelsHeld = await page.evaluate(() => {
       if (window.__zooHoldCancel) window.removeEventListener("cancel", window.__zooHoldCancel, true);
       return window.__zooCancels ?? 0;
     });
-    if (c.screenshot) await page.screenshot({ path: c.screenshot });
+    if (c.screenshot && !end.notice) await page.screenshot({ path: c.screenshot });
     return { ...end, via, injected, cancelsHeld, log: events };
   } finally {
     await page.close();
