@@ -155,6 +155,7 @@ def test_geometry_views_dropout_and_subsets_cloak(faces_dir: Path, models_dir: P
         replace(mid, geometry=1.0),
         replace(mid, dropout=0.2),
         replace(mid, subset=1, geometry=0.5),
+        replace(mid, geometry=1.0, context=0.3),
     ):
         out, info = engine.cloak_array(rgb, mode, seed=0)
         assert info.report.steps == 6 and max(info.dssim) <= mode.dssim * 1.05
@@ -176,3 +177,24 @@ def test_feature_dropout_is_random_and_released(models_dir: Path) -> None:
             a, b = model.embed(x), model.embed(x)
         assert not torch.allclose(a, b) and not torch.allclose(a, clean)
         assert torch.allclose(model.embed(x), clean)  # nothing left attached
+
+
+def test_region_covers_loose_views_and_reaches_into_the_context() -> None:
+    from cloaker.cloak.region import VIEW_COVER, plan_region
+
+    box = np.array([[400.0, 300.0, 500.0, 420.0]])  # 100 x 120
+    lm = np.array([[[430, 340], [470, 340], [450, 365], [435, 390], [465, 390]]], float)
+    crops = {
+        "m": (112, np.array([[38.3, 51.7], [73.5, 51.5], [56, 71.7], [41.5, 92.4], [70.7, 92.2]]))
+    }
+    plain = plan_region((1000, 1000), lm, box, crops)
+    assert np.array_equal(plain.outer, plain.boxes)
+    assert np.array_equal(plain.budget_boxes, plain.boxes)
+    half = 120 * VIEW_COVER / 2  # the squared box grown for the loosest view
+    assert plain.x0 <= 450 - half and plain.x1 >= 450 + half
+    assert plain.y0 <= 360 - half and plain.y1 >= 360 + half
+    wide = plan_region((1000, 1000), lm, box, crops, context=0.3)
+    (ox0, oy0, ox1, oy1), (ix0, iy0, ix1, iy1) = wide.outer[0], wide.boxes[0]
+    assert ox0 < ix0 and oy0 < iy0 and ox1 > ix1 and oy1 > iy1
+    assert (ox1 - ox0) == pytest.approx(160, abs=1) and (oy1 - oy0) == pytest.approx(192, abs=1)
+    assert len(wide.budget_boxes) == 2  # both regions are budgeted

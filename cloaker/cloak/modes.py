@@ -36,6 +36,9 @@ class Mode:
     crops (0 = aligned only). dropout: feature-map dropout rate at every surrogate's middle
     layer during the optimization (DFANet; 0 = off). subset: how many surrogates, drawn at
     random, take part in each step (0 = all): cheaper steps, so more of them for the time.
+    context: how far beyond the face box the cloak may reach, per side, as a fraction of the
+    box (0 = the face region only, ``cloaker.cloak.region.GROW``): loose box crops see hair,
+    ears and neck; the DSSIM budget then holds on that larger region too.
     """
 
     name: str
@@ -53,6 +56,7 @@ class Mode:
     geometry: float = 0.0
     dropout: float = 0.0
     subset: int = 0
+    context: float = 0.0
 
 
 # Chosen from the leave-one-model-out curves (bench/curves.py; BENCHMARKS.md has the table

@@ -155,6 +155,9 @@ def optimize(
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     boxes = np.round(region.boxes * region.scale).astype(int)
+    # Budgeted boxes: the face regions, then the outer regions if the cloak reaches them.
+    budget = np.round(region.budget_boxes * region.scale).astype(int)
+    spread = np.round(region.outer * region.scale).astype(int)
     with torch.no_grad():
         clean = {n: e.embed(warp(base, region.matrices[n], e.size)) for n, e in extractors.items()}
         # Box-crop geometries and the clean face's embedding through each (its reference
@@ -164,9 +167,12 @@ def optimize(
             for n, e in extractors.items()
         }
         clean_box = {
-            n: [e.embed(warp(base, p, e.size)) for p in presets[n]] for n, e in extractors.items()
+            n: list(e.embed(warp(base, np.concatenate(presets[n]), e.size)).split(len(boxes)))
+            if presets[n]
+            else []
+            for n, e in extractors.items()
         }
-    mask = box_mask(boxes, tuple(base.shape[-2:])).to(base.device, base.dtype)
+    mask = box_mask(spread, tuple(base.shape[-2:])).to(base.device, base.dtype)
     if mode.texture:
         mask = mask * texture_mask(base, boxes, mode.texture)
     delta = base.new_zeros((1, 1 if gray else 3, *base.shape[-2:]), requires_grad=True)
@@ -225,7 +231,7 @@ def optimize(
         # Every surrogate past its target when last seen (with a subset per step, some
         # were seen a step or two ago).
         past = len(beyond) == len(extractors) and all(beyond.values())
-        ds = face_dssim(base, x, boxes)
+        ds = face_dssim(base, x, budget)
         over = ds - mode.dssim
         loss = loss + lam * torch.relu(over).sum() * 100
         opt.zero_grad(set_to_none=True)
@@ -239,14 +245,14 @@ def optimize(
             # perturbation's amplitude, so a square-root rescale lands near the budget.
             # (A penalty alone oscillates and wastes steps; the projection lets the L-inf cap
             # stay loose so that SSIM, which tolerates change in texture, shapes the cloak.)
-            now = face_dssim(base, (base + shape(delta) * mask).clamp(0, 1), boxes)
+            now = face_dssim(base, (base + shape(delta) * mask).clamp(0, 1), budget)
             worst = float((now / mode.dssim).max())
             if worst > 1:
                 delta.mul_(0.98 / worst**0.5)
         within = bool((over <= 0).all())
         lam = min(lam * 2, 1e4) if not within else max(lam / 2, 1e-2)
         report.steps = step + 1
-        report.dssim = ds.detach().tolist()
+        report.dssim = ds.detach()[: len(boxes)].tolist()
         if on_step is not None:
             on_step(step + 1, mode.steps)
         if past and within:

@@ -84,26 +84,25 @@ def merge(
         delta_work.cpu(), size=region.native_hw, mode="bilinear", align_corners=False
     ).clamp(-mode.linf, mode.linf)
     s = 1.0
+    budget = region.budget_boxes
     with torch.no_grad():
         out = _apply(roi, delta, s)
-        ds = face_dssim(roi, out, region.boxes)
+        ds = face_dssim(roi, out, budget)
         if bool((ds > mode.dssim).any()):
             lo, hi = 0.0, 1.0
             for _ in range(7):
                 mid = (lo + hi) / 2
-                if bool(
-                    (face_dssim(roi, _apply(roi, delta, mid), region.boxes) > mode.dssim).any()
-                ):
+                if bool((face_dssim(roi, _apply(roi, delta, mid), budget) > mode.dssim).any()):
                     hi = mid
                 else:
                     lo = mid
             s = lo
             out = _apply(roi, delta, s)
-            ds = face_dssim(roi, out, region.boxes)
+            ds = face_dssim(roi, out, budget)
     result = rgb.copy()
     patch = (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     result[region.y0 : region.y1, region.x0 : region.x1] = patch
-    return result, [float(v) for v in ds], s
+    return result, [float(v) for v in ds[: len(region.boxes)]], s
 
 
 def cloak_faces(
@@ -146,7 +145,7 @@ def cloak_faces(
         )
     landmarks = np.stack([f.landmarks for f in faces])
     crops = {n: (e.size, np.asarray(e.template, np.float64)) for n, e in extractors.items()}
-    region = plan_region(rgb.shape[:2], landmarks, boxes, crops)
+    region = plan_region(rgb.shape[:2], landmarks, boxes, crops, context=max(GROW, mode.context))
     roi = to_tensor(rgb[region.y0 : region.y1, region.x0 : region.x1])
     base = (
         F.interpolate(

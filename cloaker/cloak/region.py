@@ -21,6 +21,10 @@ PAD = 8
 # The cloak is confined to the face box grown by this fraction on each side (forehead, jaw
 # line): everything it changes lies inside the region whose visibility is budgeted.
 GROW = 0.12
+# The ROI also holds the detector box squared and grown this much: the loosest box crop a
+# recognizer may take (``cloaker.cloak.eot.BOX_GROW``, plus its random shift), so that such
+# views of the face see real pixels, not the ROI's replicated border.
+VIEW_COVER = 1.75
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class Region:
     budget boxes (face box grown by ``GROW``) in native ROI coordinates: the cloak lives
     inside them and its visibility is measured on them. ``faces``: (F, 4) float detector
     boxes in working-ROI coordinates (the crops of pipelines that skip the alignment).
+    ``outer``: (F, 4) int, like ``boxes`` but grown by ``context`` (>= ``GROW``): where a
+    cloak that reaches into the face's surroundings (hair, ears, neck: what loose box crops
+    see) may go; the same as ``boxes`` when it does not.
     """
 
     x0: int
@@ -44,6 +51,15 @@ class Region:
     matrices: dict[str, np.ndarray]
     boxes: np.ndarray
     faces: np.ndarray
+    outer: np.ndarray
+
+    @property
+    def budget_boxes(self) -> np.ndarray:
+        """Every box whose visibility is budgeted: the face regions, and the outer regions
+        when the cloak reaches beyond them."""
+        if np.array_equal(self.outer, self.boxes):
+            return self.boxes
+        return np.concatenate([self.boxes, self.outer])
 
     @property
     def native_hw(self) -> tuple[int, int]:
@@ -61,12 +77,19 @@ def plan_region(
     landmarks: np.ndarray,
     boxes: np.ndarray,
     crops: dict[str, tuple[int, np.ndarray]],
+    context: float = GROW,
 ) -> Region:
     """Plan the ROI for faces with ``landmarks`` (F, 5, 2) and ``boxes`` (F, 4) in a native
-    image of ``image_hw``; ``crops`` maps extractor name -> (crop size, (5, 2) template)."""
+    image of ``image_hw``; ``crops`` maps extractor name -> (crop size, (5, 2) template);
+    ``context``: how far the cloak may reach beyond each box, per side, as a fraction of
+    the box (at least ``GROW``)."""
     h, w = image_hw
     native = {name: crop_matrices(landmarks, tmpl) for name, (_, tmpl) in crops.items()}
-    pts = [np.asarray(boxes, np.float64).reshape(-1, 2)]
+    bx = np.asarray(boxes, np.float64).reshape(-1, 4)
+    side = np.maximum(bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1]) * VIEW_COVER / 2
+    centre = (bx[:, :2] + bx[:, 2:]) / 2
+    cover = np.concatenate([centre - side[:, None], centre + side[:, None]], 1)
+    pts = [bx.reshape(-1, 2), cover.reshape(-1, 2)]
     scale = 0.0
     for name, mats in native.items():
         size = crops[name][0]
@@ -92,13 +115,19 @@ def plan_region(
     }
     corners = np.asarray(boxes, np.float64).reshape(-1, 2)
     faces = (corners @ to_work[:2, :2].T + to_work[:2, 2]).reshape(-1, 4)
-    b = np.asarray(boxes, np.float64).copy()
-    gw = (b[:, 2] - b[:, 0]) * GROW
-    gh = (b[:, 3] - b[:, 1]) * GROW
-    b += np.stack([-gw, -gh, gw, gh], 1)
-    b[:, [0, 2]] -= x0
-    b[:, [1, 3]] -= y0
-    b = np.round(b).astype(int)
-    b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, x1 - x0)
-    b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, y1 - y0)
-    return Region(x0, y0, x1, y1, scale, (wh, ww), work, b, faces)
+
+    def grown(k: float) -> np.ndarray:
+        b = bx.copy()
+        gw = (b[:, 2] - b[:, 0]) * k
+        gh = (b[:, 3] - b[:, 1]) * k
+        b += np.stack([-gw, -gh, gw, gh], 1)
+        b[:, [0, 2]] -= x0
+        b[:, [1, 3]] -= y0
+        b = np.round(b).astype(int)
+        b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, x1 - x0)
+        b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, y1 - y0)
+        return b
+
+    inner = grown(GROW)
+    outer = grown(context) if context > GROW else inner
+    return Region(x0, y0, x1, y1, scale, (wh, ww), work, inner, faces, outer)

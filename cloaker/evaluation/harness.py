@@ -48,6 +48,9 @@ from cloaker.evaluation.summary import Evaluation, Record
 from cloaker.evaluation.transforms import SITE_TRANSFORMS, SiteTransform, scale_points
 from cloaker.models.base import Extractor
 
+# Visibility is also measured on the face's surroundings: the detector box grown this much
+# per side (1.6x: what the loosest crop geometry sees, and where a cloak with context goes).
+SURROUND = 0.3
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
 ProgressFn = Callable[[str], None]
 
@@ -256,6 +259,9 @@ def evaluate(
                 photo_ssim=metrics.ssim(probe.rgb, out),
                 photo_psnr=metrics.psnr(probe.rgb, out),
                 face_colour_shift=metrics.face_colour_shift(probe.rgb, out, probe.face.box),
+                surround_ssim=metrics.face_ssim(
+                    probe.rgb, out, metrics.grow_box(probe.face.box, SURROUND)
+                ),
                 clean=clean_d,
                 cloaked=_distances(out, probe.face, models, refs, transforms, views),
             )

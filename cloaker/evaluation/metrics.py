@@ -54,6 +54,13 @@ def box_pixels(box: np.ndarray, hw: tuple[int, int]) -> tuple[int, int, int, int
     return x0, y0, x1, y1
 
 
+def grow_box(box: np.ndarray, k: float) -> np.ndarray:
+    """Box (x1, y1, x2, y2) grown by ``k`` of its width / height on each side."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    gw, gh = (x1 - x0) * k, (y1 - y0) * k
+    return np.array([x0 - gw, y0 - gh, x1 + gw, y1 + gh])
+
+
 def face_ssim(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> float:
     """Luminance SSIM of the face box ``box`` (x1, y1, x2, y2, native pixels) of two photos."""
     _check_pair(a, b)

@@ -24,7 +24,8 @@ class Record:
     or ``<transform>@<geometry>`` (another crop geometry, ``cloaker.evaluation.geometry``);
     the face verifies iff the distance is below the model's threshold for that geometry.
     ``face_*``: main face box, luminance, native resolution (``face_colour_shift``: chroma,
-    see ``metrics.face_colour_shift``); ``photo_*``: whole photo. ``references``: how many
+    see ``metrics.face_colour_shift``); ``surround_ssim``: the same SSIM over the box grown
+    to 1.6x (hair, ears, neck); ``photo_*``: whole photo. ``references``: how many
     other photos of the owner make the reference.
     ``seconds``: ``cloak_array`` wall-clock time (detect + optimize + merge);
     ``cpu_seconds``: the process's CPU time over the same span (all threads), which says
@@ -44,6 +45,7 @@ class Record:
     cloaked: dict[str, dict[str, float]]
     cpu_seconds: float | None = None
     face_colour_shift: float | None = None
+    surround_ssim: float | None = None
 
 
 @dataclass
