@@ -77,6 +77,8 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+geo+sub2@30": replace(MID, name="mid+geo+sub2@30", geometry=0.5, subset=2, steps=30),
     "mid+geo+ctx": replace(MID, name="mid+geo+ctx", geometry=0.5, context=0.3),
     "mid+geo.7+ctx": replace(MID, name="mid+geo.7+ctx", geometry=0.7, context=0.3),
+    "mid+geo.3+ctx": replace(MID, name="mid+geo.3+ctx", geometry=0.3, context=0.3),
+    "mid+geo+ctx@30": replace(MID, name="mid+geo+ctx@30", geometry=0.5, context=0.3, steps=30),
 }
 POINTS: dict[str, Mode | FawkesMode] = {
     **SMOOTHED,
@@ -88,7 +90,7 @@ POINTS: dict[str, Mode | FawkesMode] = {
 # Points whose legs must carry the crop-geometry measurements (a cached leg without them is
 # measured again); the others are history, shown with n/a in the geometry columns.
 # Of Fawkes, its default preset (the one the audit compared against) is measured again.
-NEEDS_GEOMETRY = frozenset({"t0.020", "fawkes", *GEO_LEVERS})
+NEEDS_GEOMETRY = frozenset({"t0.012", "t0.020", "t0.030", "fawkes", *GEO_LEVERS})
 
 
 def method(point: str) -> str:
@@ -97,8 +99,11 @@ def method(point: str) -> str:
     if point in LEVERS:
         return "lever"
     if point in GEO_LEVERS:
-        return "geometry lever"
-    return "cloaker" if point in SMOOTHED else "no smoothing"
+        return "cloaker" if shipped_name(point) else "geometry lever"
+    if point in SMOOTHED:
+        # A smoothed point no mode ships any more (mid before the crop-geometry levers).
+        return "cloaker" if shipped_name(point) else "earlier mode"
+    return "no smoothing"
 
 
 def params(mode: Mode | FawkesMode) -> dict[str, object]:
@@ -646,7 +651,7 @@ def report(args: argparse.Namespace) -> str:
             "",
             f"![held-out protection against face SSIM]({_rel(args.plot)})",
             "",
-            *table(points, ("cloaker", "no smoothing", "fawkes")),
+            *table(points, ("cloaker", "earlier mode", "no smoothing", "fawkes")),
             "",
             *comparison(points),
             "",

@@ -60,13 +60,13 @@ def test_report_interpolates_fawkes_at_our_ssim_and_draws(curves, tmp_path: Path
     # one leg); Fawkes: 0/4 at 0.99 and 1/4 at 0.95 -> at 0.96 it interpolates to 18.75%.
     legs = {
         "t0.012": (1, [0.98]),
-        "t0.020": (3, [0.96]),
+        "mid+geo+ctx": (3, [0.96]),
         "fawkes-low": (0, [0.99]),
         "fawkes": (1, [0.95]),
     }
     for point, (prot, ssims) in legs.items():
         for held in curves.MODELS:
-            n = 2 if (point == "t0.020" and held == "sface") else prot
+            n = 2 if (point == "mid+geo+ctx" and held == "sface") else prot
             doc = _leg(curves, point, held, n, ssims)
             (results / f"{point}__{held}.json").write_text(json.dumps(doc))
     # A leg computed with other parameters is stale and must not count.
@@ -83,10 +83,10 @@ def test_report_interpolates_fawkes_at_our_ssim_and_draws(curves, tmp_path: Path
     )
     text = curves.report(args)
     assert set(curves.load(results)) == set(legs)
-    assert "| cloaker | t0.020 | mid |" in text and "0.9600 (0.9600)" in text
+    assert "| cloaker | mid+geo+ctx | mid |" in text and "0.9600 (0.9600)" in text
     assert "69%, 50%" in text  # mid: mean of 75, 75, 50, 75; worst 50
     assert "44%, 25% (box1.3)" in text  # mid's worst geometry: 50, 50, 25, 50
-    assert "| t0.020 | mid | 69% | 69% | 44% |" in text  # per-geometry table
+    assert "| mid+geo+ctx | mid | 69% | 69% | 44% |" in text  # per-geometry table
     assert "| fawkes | fawkes-low | fawkes-low |" in text
     mid_line = next(line for line in text.splitlines() if line.startswith("- **mid**"))
     assert "after JPEG q85: 69% (11/16); Fawkes interpolated at that SSIM: 19%; 3.7x" in mid_line

@@ -71,7 +71,7 @@ class Mode:
 # step; the L-inf cap is a backstop.
 MODES: dict[str, Mode] = {
     "low": Mode("low", 12 / 255, 0.012, 30, 1.6, chroma=0.3, smooth=0.02),
-    "mid": Mode("mid", 16 / 255, 0.02, 20, 2.0, chroma=0.3, smooth=0.02),
+    "mid": Mode("mid", 16 / 255, 0.02, 20, 2.0, chroma=0.3, smooth=0.02, geometry=0.5, context=0.3),
     "high": Mode("high", 20 / 255, 0.03, 40, 2.0, chroma=0.3, smooth=0.02),
 }
 DEFAULT_MODE = "mid"
