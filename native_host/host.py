@@ -167,7 +167,11 @@ def run_host(stdin: BinaryIO, stdout: BinaryIO) -> int:
         try:
             target(*args)
         except ConnectionClosed as exc:
-            outcome.setdefault("lost", f"connection to the daemon closed ({exc})")
+            # The websocket library's wording is for the log, not for the page's notice.
+            log.error("connection to the daemon closed: %s", exc)
+            outcome.setdefault(
+                "lost", "The Cloaker helper closed the connection before it answered."
+            )
         except BrokenPipeError:
             outcome.setdefault("stdout", "the browser closed the port")
         finally:
@@ -181,7 +185,7 @@ def run_host(stdin: BinaryIO, stdout: BinaryIO) -> int:
         threading.Thread(target=run, args=(name, target, *args), name=name, daemon=True).start()
     done.wait()
     if outcome.get("ended") == "socket" and "stdout" not in outcome:
-        reason = outcome.get("lost", "the daemon closed the connection")
+        reason = outcome.get("lost", "The Cloaker helper closed the connection.")
         log.error("%s", reason)
         out.write(error(None, "daemon_lost", reason, fatal=True))
         return 1
