@@ -110,7 +110,7 @@ class Tray:
         if self._watchdog is not None:
             self._watchdog.cancel()  # the loop returned on its own
         self.daemon.request_stop()
-        self.daemon.wait(10.0)
+        self.daemon.wait_for_quit()  # bounded: Quit ends within 2 s, as SIGTERM does
 
     def _daemon_stopped(self) -> None:
         """Stop the icon once the daemon has shut down (called from the daemon's loop thread).
