@@ -30,16 +30,12 @@ def box_presets(faces: np.ndarray, aligned: np.ndarray, size: int) -> list[np.nd
 
 
 def box_crops(
-    image: torch.Tensor,
-    faces: np.ndarray,
-    preset: np.ndarray,
-    size: int,
-    rng: np.random.Generator,
+    image: torch.Tensor, preset: np.ndarray, size: int, rng: np.random.Generator
 ) -> torch.Tensor:
     """Crops (F, 3, size, size) through one box ``preset`` (F, 2, 3), its centre moved at
     random by up to ``BOX_SHIFT`` of the crop, cut either at ``size`` (antialiased) or at
     twice that and shrunk bilinearly (the two resamplings pipelines use). Differentiable."""
-    t = rng.uniform(-BOX_SHIFT, BOX_SHIFT, (len(faces), 2)) * size
+    t = rng.uniform(-BOX_SHIFT, BOX_SHIFT, (len(preset), 2)) * size
     m = preset.copy()
     m[:, :, 2] += t
     if rng.random() < 0.5:

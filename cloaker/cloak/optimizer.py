@@ -5,7 +5,9 @@ Algorithm (per photo, all faces in one batch per model):
   e0 = embed(align(x))                             clean embeddings, once
   for each step (at most ``mode.steps``):
       x' = clip(x + delta)                         delta: (1, 3, h, w) at working resolution
-      for each model m: crops = EOT(warp(x', jittered alignment))
+      for each model m: crops = EOT(warp(x', jittered alignment)), or, with probability
+                        ``mode.geometry``, EOT(a detector-box crop) with the clean face's
+                        embedding through that crop as e0_m
                         loss += mean_faces cos(embed_m(crops), e0_m)
       loss += lam * sum_faces relu(DSSIM_face(x, x') - budget)
       Adam step on delta; clip delta to [-linf, linf]; rescale it so every face box is
@@ -200,7 +202,7 @@ def optimize(
                 k = int(rng.integers(len(presets[name])))
                 mats = presets[name][k]
                 ref = clean_box[name][k]
-                crops = random_transform(box_crops(x, region.faces, mats, ext.size, rng), rng)
+                crops = random_transform(box_crops(x, mats, ext.size, rng), rng)
             else:
                 mats = jitter_matrices(region.matrices[name], ext.size, rng)
                 crops = random_transform(warp(x, mats, ext.size), rng)
