@@ -257,8 +257,18 @@ def test_real_tray_icon_starts_docks_toggles_and_quits(xvfb: str, _isolated_home
                 "the end of warm-up",
                 interval_s=0.5,
             )
-            manager.click(window_id)  # xorg backend: a click runs the default item
-            push = client.next_push(20)
+            # xorg backend: a click runs the default item. On a loaded machine its event
+            # loop was seen to drop a click now and then (1 run in ~10 of the whole suite);
+            # a user clicks again, and so does the test, only when nothing came of it.
+            push = None
+            for _ in range(3):
+                manager.click(window_id)
+                try:
+                    push = client.next_push(8)
+                    break
+                except TimeoutError:
+                    continue
+            assert push is not None, "three clicks on the tray icon changed nothing"
             assert push["data"]["protection"] is False
         wait_for(
             lambda: manager.window_name(window_id) == "Cloaker: protection off, mode mid",
