@@ -90,7 +90,7 @@ POINTS: dict[str, Mode | FawkesMode] = {
 # Points whose legs must carry the crop-geometry measurements (a cached leg without them is
 # measured again); the others are history, shown with n/a in the geometry columns.
 # Of Fawkes, its default preset (the one the audit compared against) is measured again.
-NEEDS_GEOMETRY = frozenset({"t0.020", "fawkes", *GEO_LEVERS})
+NEEDS_GEOMETRY = frozenset({"t0.012", "t0.020", "t0.030", "fawkes", *GEO_LEVERS})
 
 
 def method(point: str) -> str:
