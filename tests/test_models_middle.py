@@ -10,7 +10,7 @@ import torch
 
 from cloaker.models.zoo import load_extractor
 
-NAMES = ("facenet_keras", "dlib_resnet", "sface", "mobilefacenet")
+NAMES = ("facenet_keras", "dlib_resnet", "sface", "mobilefacenet", "arcface_mbf")
 
 
 @pytest.mark.parametrize("name", NAMES)

