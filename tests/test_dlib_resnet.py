@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_util import artifact_fixture
 from PIL import Image, ImageOps
 
 from cloaker.align import crop_matrices, to_tensor, warp
@@ -36,12 +37,7 @@ DETECT_SIDE = 480
 MIN_FACE = 60
 
 
-@pytest.fixture(scope="module")
-def model_path(models_dir: Path) -> Path:
-    path = models_dir / FILENAME
-    if not path.is_file():
-        pytest.skip(f"{path} missing: run `make models`")
-    return path
+model_path = artifact_fixture("dlib_resnet")
 
 
 @pytest.fixture(scope="module")

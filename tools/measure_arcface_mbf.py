@@ -33,71 +33,13 @@ machine: forward 15-18 ms, forward+backward 48 ms at batch 1 on one thread.
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from measure_common import measure_rgb_bgr, model_file
 
-from cloaker.align import crop_matrices, to_tensor, warp
-from cloaker.detect import FaceDetector
-from cloaker.models.arcface_mbf import SIZE, TEMPLATE, THRESHOLD, load_arcface_mbf
-from cloaker.models.registry import ARTIFACTS
+from cloaker.models.arcface_mbf import THRESHOLD, load_arcface_mbf
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / ".models" / ARTIFACTS["arcface_mbf"].filename
-
-
-def pair_stats(emb: torch.Tensor, ids: list[str], fixed: tuple[float, ...]) -> dict[str, object]:
-    dist = torch.cdist(emb, emb).numpy()
-    labels = np.array(ids)
-    iu = np.triu_indices(len(ids), 1)
-    d = dist[iu]
-    same = (labels[:, None] == labels[None, :])[iu]
-    s, o = d[same], d[~same]
-    auc = float((s[:, None] < o[None, :]).mean())
-    np.fill_diagonal(dist, np.inf)
-    nn_acc = float((labels[dist.argmin(1)] == labels).mean())
-    grid = np.linspace(0.3, 1.6, 1301)
-    tpr = np.array([(s < t).mean() for t in grid])
-    fpr = np.array([(o < t).mean() for t in grid])
-    j = int(np.argmax(tpr - fpr))
-    e = int(np.argmin(np.abs(fpr - (1 - tpr))))
-    return {
-        "pairs": f"{len(s)} same / {len(o)} different",
-        "auc": round(auc, 5),
-        "nn_acc": round(nn_acc, 4),
-        "eer": f"{(fpr[e] + 1 - tpr[e]) / 2:.4f} at t={grid[e]:.3f}",
-        "youden": f"t={grid[j]:.3f}: TPR {tpr[j]:.4f} FPR {fpr[j]:.4f}",
-        "same d": f"mean {s.mean():.3f} max {s.max():.3f}",
-        "diff d": f"mean {o.mean():.3f} min {o.min():.3f}",
-        **{
-            f"at {t}": f"TPR {(s < t).mean():.4f} ({(s < t).sum()}/{len(s)}) "
-            f"FPR {(o < t).mean():.4f} ({(o < t).sum()}/{len(o)})"
-            for t in fixed
-        },
-    }
-
-
-def timing(model) -> None:
-    x = torch.rand(1, 3, SIZE, SIZE)
-    with torch.no_grad():
-        for _ in range(3):
-            model.embed(x)
-        t = time.perf_counter()
-        for _ in range(10):
-            model.embed(x)
-        fwd = (time.perf_counter() - t) / 10
-    xg = x.clone().requires_grad_(True)
-    for _ in range(2):
-        model.embed(xg).sum().backward()
-    t = time.perf_counter()
-    for _ in range(10):
-        model.embed(xg).sum().backward()
-    both = (time.perf_counter() - t) / 10
-    print(f"batch 1, 1 thread: forward {fwd * 1e3:.1f} ms, forward+backward {both * 1e3:.1f} ms")
+MODEL = model_file("arcface_mbf")
 
 
 def reference_diff(model, x: torch.Tensor) -> str:
@@ -121,38 +63,12 @@ def reference_diff(model, x: torch.Tensor) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--faces", type=Path, default=ROOT.parent / "shared" / "faces")
-    parser.add_argument("--timing", action="store_true")
-    parser.add_argument("--reference", action="store_true", help="compare with onnxruntime")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    model = load_arcface_mbf(MODEL, "cpu")
-    if args.timing:
-        timing(model)
-    torch.set_grad_enabled(False)
-    detector = FaceDetector(device="cpu")
-    template = np.array(TEMPLATE)
-    ids: list[str] = []
-    crops: list[torch.Tensor] = []
-    for path in sorted((args.faces / "people").glob("*/*")):
-        rgb = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
-        faces = detector.detect(rgb)
-        if not faces:
-            print(f"no face: {path}")
-            continue
-        face = max(faces, key=lambda f: f.size)
-        ids.append(path.parent.name)
-        crops.append(warp(to_tensor(rgb), crop_matrices(face.landmarks[None], template), SIZE))
-    print(f"{len(ids)} faces, {len(set(ids))} identities")
-    x = torch.cat(crops)
-    for order, batch in (("RGB", x), ("BGR", x.flip(1))):
-        emb = torch.cat([model.embed(b) for b in batch.split(16)])
-        print(f"{order}:")
-        if args.reference:
-            print(f"  {reference_diff(model, batch)}")
-        for key, value in pair_stats(emb, ids, (1.0, 1.1, THRESHOLD, 1.2)).items():
-            print(f"  {key}: {value}")
+    measure_rgb_bgr(
+        __doc__,
+        lambda: load_arcface_mbf(MODEL, "cpu"),
+        (1.0, 1.1, THRESHOLD, 1.2),
+        reference=reference_diff,
+    )
 
 
 if __name__ == "__main__":

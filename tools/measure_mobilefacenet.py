@@ -27,13 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from measure_common import ROOT, largest_faces, model_file, pair_stats
 
 from cloaker.align import crop_matrices, to_tensor, warp
-from cloaker.detect import FaceDetector
 from cloaker.models.mobilefacenet import TEMPLATE, THRESHOLD, load_mobilefacenet
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZE = 112
 
 
@@ -47,69 +45,27 @@ def box_matrix(box: np.ndarray, grow: float) -> np.ndarray:
     return np.array([[s, 0, -0.5 - s * (cx - side / 2)], [0, s, -0.5 - s * (cy - side / 2)]])
 
 
-def pair_stats(emb: torch.Tensor, ids: list[str], fixed: tuple[float, ...]) -> dict[str, float]:
-    dist = torch.cdist(emb, emb).numpy()
-    labels = np.array(ids)
-    iu = np.triu_indices(len(ids), 1)
-    d = dist[iu]
-    same = (labels[:, None] == labels[None, :])[iu]
-    s, o = d[same], d[~same]
-    auc = float((s[:, None] < o[None, :]).mean())
-    np.fill_diagonal(dist, np.inf)
-    nn_acc = float((labels[dist.argmin(1)] == labels).mean())
-    grid = np.linspace(0.3, 1.6, 1301)
-    tpr = np.array([(s < t).mean() for t in grid])
-    fpr = np.array([(o < t).mean() for t in grid])
-    acc = np.array([((s < t).sum() + (o >= t).sum()) / len(d) for t in grid])
-    at = {f"at {t}": f"TPR {(s < t).mean():.4f} FPR {(o < t).mean():.4f}" for t in fixed}
-    j = int(np.argmax(tpr - fpr))
-    e = int(np.argmin(np.abs(fpr - (1 - tpr))))
-    a = int(np.argmax(acc))
-    return {
-        "same_pairs": len(s),
-        "diff_pairs": len(o),
-        "auc": auc,
-        "nn_acc": nn_acc,
-        "eer": float((fpr[e] + 1 - tpr[e]) / 2),
-        "eer_t": float(grid[e]),
-        "youden_t": float(grid[j]),
-        "youden_tpr": float(tpr[j]),
-        "youden_fpr": float(fpr[j]),
-        "acc_t": float(grid[a]),
-        "acc": float(acc[a]),
-        "acc_tpr": float(tpr[a]),
-        "acc_fpr": float(fpr[a]),
-        **at,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--faces", type=Path, default=ROOT.parent / "shared" / "faces")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    detector = FaceDetector(device="cpu")
-    model = load_mobilefacenet(ROOT / ".models" / "MobileFaceNet.tflite", device="cpu")
+    model = load_mobilefacenet(model_file("mobilefacenet"), device="cpu")
     template = np.array(TEMPLATE)
 
     ids: list[str] = []
     crops: dict[str, list[torch.Tensor]] = {"arcface": [], "box": [], "box+10%": []}
-    for path in sorted((args.faces / "people").glob("*/*")):
-        rgb = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
-        faces = detector.detect(rgb)
-        if not faces:
-            print(f"no face: {path}")
-            continue
-        face = max(faces, key=lambda f: f.size)
+    for identity, rgb, face in largest_faces(args.faces):
         image = to_tensor(rgb)
-        ids.append(path.parent.name)
+        ids.append(identity)
         crops["arcface"].append(warp(image, crop_matrices(face.landmarks[None], template), SIZE))
         crops["box"].append(warp(image, box_matrix(face.box, 0.0)[None], SIZE))
         crops["box+10%"].append(warp(image, box_matrix(face.box, 0.1)[None], SIZE))
     print(f"{len(ids)} faces, {len(set(ids))} identities")
+    fixed = (0.97, 1.0, THRESHOLD)
     for name, parts in crops.items():
         emb = torch.cat([model.embed(b) for b in torch.cat(parts).split(16)])
-        st = pair_stats(emb, ids, (0.97, 1.0, THRESHOLD))
+        st = pair_stats(emb, ids, fixed)
         print(
             f"{name:8s} AUC {st['auc']:.5f}  NN-identification {st['nn_acc']:.3f}  "
             f"EER {st['eer']:.3f} (t={st['eer_t']:.3f})\n"
@@ -119,8 +75,12 @@ def main() -> None:
             f"TPR {st['acc_tpr']:.3f} FPR {st['acc_fpr']:.4f} "
             f"({st['same_pairs']} same / {st['diff_pairs']} different pairs)"
         )
-        for key in ("at 0.97", "at 1.0", f"at {THRESHOLD}"):
-            print(f"         {key}: {st[key]}")
+        for t in fixed:
+            below_same, below_diff = st["below"][t]
+            print(
+                f"         at {t}: TPR {below_same / st['same_pairs']:.4f} "
+                f"FPR {below_diff / st['diff_pairs']:.4f}"
+            )
 
 
 if __name__ == "__main__":

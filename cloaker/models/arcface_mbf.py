@@ -34,24 +34,14 @@ from typing import ClassVar
 
 import torch
 
-from cloaker.device import pick_device
-from cloaker.errors import ModelError
-from cloaker.models.base import Extractor, GraphExtractor
-from cloaker.models.manager import require
-from cloaker.models.onnx_reader import OnnxModel, read_onnx
-from cloaker.models.onnx_torch import OnnxModule
+from cloaker.models.arcface_onnx import ARCFACE_SIZE, ARCFACE_TEMPLATE, ArcFaceOnnxExtractor
+from cloaker.models.base import Extractor
 
-SIZE = 112
+SIZE = ARCFACE_SIZE
 EMBEDDING_DIM = 512
 # insightface's norm_crop warps onto the standard ArcFace 112x112 template (left eye, right
 # eye, nose, left and right mouth corners, in crop pixels): the same one as SFace's.
-TEMPLATE: tuple[tuple[float, float], ...] = (
-    (38.2946, 51.6963),
-    (73.5318, 51.5014),
-    (56.0252, 71.7366),
-    (41.5493, 92.3655),
-    (70.7299, 92.2041),
-)
+TEMPLATE = ARCFACE_TEMPLATE
 # No published L2 threshold. Measured on ../shared/faces/people with
 # tools/measure_arcface_mbf.py (126 faces, 23 identities, all 7,875 pairs: 307 same-person,
 # 7,568 different-person), RGB, our replay and onnxruntime alike: AUC 1.000, nearest-
@@ -62,16 +52,7 @@ TEMPLATE: tuple[tuple[float, float], ...] = (
 THRESHOLD = 1.15
 
 
-def check_graph(module: OnnxModule, path: Path) -> None:
-    """Raise ``ModelError`` unless the graph maps (N, 3, 112, 112) to (N, 512)."""
-    if module.input_shape[1:] != (3, SIZE, SIZE) or module.output_shape[1:] != (EMBEDDING_DIM,):
-        raise ModelError(
-            f"{path}: graph maps {module.input_shape} -> {module.output_shape}, expected "
-            f"(N, 3, {SIZE}, {SIZE}) -> (N, {EMBEDDING_DIM}); not ArcFace MobileFaceNet"
-        )
-
-
-class ArcFaceMBF(GraphExtractor):
+class ArcFaceMBF(ArcFaceOnnxExtractor):
     """InsightFace's ArcFace MobileFaceNet replayed in PyTorch from the ONNX graph;
     differentiable.
 
@@ -85,22 +66,17 @@ class ArcFaceMBF(GraphExtractor):
     """
 
     name: ClassVar[str] = "arcface_mbf"
-    size: ClassVar[int] = SIZE
-    template: ClassVar[tuple[tuple[float, float], ...]] = TEMPLATE
+    title: ClassVar[str] = "ArcFace MobileFaceNet"
+    embedding_dim: ClassVar[int] = EMBEDDING_DIM
     threshold: ClassVar[float] = THRESHOLD
-    differentiable: ClassVar[bool] = True
-
-    def __init__(self, graph: OnnxModule) -> None:
-        super().__init__(graph)
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return (x * 255.0 - 127.5) / 127.5
 
 
-def build(model: OnnxModel, path: Path, fold_bn: bool = True) -> ArcFaceMBF:
-    module = OnnxModule(model, fold_bn=fold_bn)
-    check_graph(module, path)
-    return ArcFaceMBF(module)
+# Raises ``ModelError`` unless the graph maps (N, 3, 112, 112) to (N, 512).
+check_graph = ArcFaceMBF.check_graph
+build = ArcFaceMBF.build
 
 
 def load_arcface_mbf(
@@ -110,11 +86,4 @@ def load_arcface_mbf(
     """Load the ArcFace MobileFaceNet from ``path`` (default: the models dir) on ``device``
     (None picks CUDA, then MPS, then CPU). Raises ``ModelError`` when the file is missing,
     unreadable, corrupt or not this model."""
-    if path is None:
-        path = require("arcface_mbf")  # present and checksum-verified, else how to fetch it
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"ArcFace MobileFaceNet model not found at {path}")
-    model = build(read_onnx(path), path)
-    dev = device if isinstance(device, torch.device) else pick_device(device)
-    return model.to(dev)
+    return ArcFaceMBF.load(path, device)

