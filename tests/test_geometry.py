@@ -198,3 +198,41 @@ def test_region_covers_loose_views_and_reaches_into_the_context() -> None:
     assert ox0 < ix0 and oy0 < iy0 and ox1 > ix1 and oy1 > iy1
     assert (ox1 - ox0) == pytest.approx(160, abs=1) and (oy1 - oy0) == pytest.approx(192, abs=1)
     assert len(wide.budget_boxes) == 2  # both regions are budgeted
+
+
+def test_loose_moves_box_views_to_the_loosest_growth(
+    faces_dir: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``loose`` 1, every box-crop view the optimizer takes is a 1.6x one (level or
+    turned); with 0, the growths are drawn evenly."""
+    from cloaker.cloak import optimizer
+    from cloaker.cloak.eot import BOX_GROW
+    from cloaker.cloak.modes import MODES
+    from cloaker.engine import Engine
+    from cloaker.imageio import decode
+
+    made: list[list[np.ndarray]] = []
+    used: list[np.ndarray] = []
+    real_presets, real_crops = optimizer.box_presets, optimizer.box_crops
+
+    def presets(*args: object) -> list[np.ndarray]:
+        made.append(real_presets(*args))
+        return made[-1]
+
+    def crops(image: torch.Tensor, preset: np.ndarray, *args: object) -> torch.Tensor:
+        used.append(preset)
+        return real_crops(image, preset, *args)
+
+    monkeypatch.setattr(optimizer, "box_presets", presets)
+    monkeypatch.setattr(optimizer, "box_crops", crops)
+    rgb = decode((faces_dir / "people/barack_obama/1.jpg").read_bytes()).rgb
+    engine = Engine(device="cpu", ensemble=("dlib_resnet",))
+    growth = {}
+    for loose in (1.0, 0.0):
+        made.clear(), used.clear()
+        mode = replace(MODES["mid"], steps=12, geometry=1.0, loose=loose)
+        engine.cloak_array(rgb, mode, seed=0)
+        index = [next(i for i, p in enumerate(made[0]) if p is u) for u in used]
+        growth[loose] = {BOX_GROW[i // 2] for i in index}
+    assert growth[1.0] == {1.6}
+    assert len(growth[0.0]) > 1

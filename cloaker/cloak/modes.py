@@ -39,6 +39,8 @@ class Mode:
     context: how far beyond the face box the cloak may reach, per side, as a fraction of the
     box (0 = the face region only, ``cloaker.cloak.region.GROW``): loose box crops see hair,
     ears and neck; the DSSIM budget then holds on that larger region too.
+    loose: of the box-crop views, the share moved to the loosest growth (1.6x), where the
+    face is smallest in the crop and protection is lowest (0 = growths drawn evenly).
     """
 
     name: str
@@ -57,6 +59,7 @@ class Mode:
     dropout: float = 0.0
     subset: int = 0
     context: float = 0.0
+    loose: float = 0.0
 
 
 # Chosen from the leave-one-model-out curves (bench/curves.py; BENCHMARKS.md has the table

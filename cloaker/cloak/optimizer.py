@@ -53,7 +53,12 @@ class OptimizeReport:
 BUDGET_SCALE = 112
 
 
-def face_dssim(base: torch.Tensor, x: torch.Tensor, boxes: np.ndarray) -> torch.Tensor:
+def face_dssim(
+    base: torch.Tensor,
+    x: torch.Tensor,
+    boxes: np.ndarray,
+    base_crops: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Colour DSSIM of each box seen at face scale: images (1, 3, h, w), ``boxes`` (F, 4)
     int in the same pixel grid -> (F,).
 
@@ -63,23 +68,33 @@ def face_dssim(base: torch.Tensor, x: torch.Tensor, boxes: np.ndarray) -> torch.
     large face's cloak as smooth shading and lets visible blotches through; a luminance-only
     budget lets the optimizer recolour eyes and lips. Resolution-independent: the same
     number at working and at native resolution.
+    ``base_crops``: ``face_crops(base, boxes)``, when the optimizer has it already (``base``
+    does not change between steps; resizing it again cost 6% of a step).
     """
-    h, w = base.shape[-2:]
+    ref = face_crops(base, boxes) if base_crops is None else base_crops
     out = []
+    for a, b in zip(ref, face_crops(x, boxes), strict=True):
+        # channels as a batch of 1-channel images
+        out.append((1 - ssim_map(a[0].unsqueeze(1), b[0].unsqueeze(1)).mean()) / 2)
+    return torch.stack(out)
+
+
+def face_crops(image: torch.Tensor, boxes: np.ndarray) -> list[torch.Tensor]:
+    """Each box of ``image`` (1, 3, h, w) cut and resized as ``face_dssim`` compares it."""
+    h, w = image.shape[-2:]
+    crops = []
     for x0, y0, x1, y1 in boxes:
         x0, x1 = _fit(int(x0), int(x1), w)
         y0, y1 = _fit(int(y0), int(y1), h)
-        pair = torch.cat([base[..., y0:y1, x0:x1], x[..., y0:y1, x0:x1]])
+        crop = image[..., y0:y1, x0:x1]
         f = BUDGET_SCALE / max(y1 - y0, x1 - x0)
         if f < 1:
             size = (max(11, round((y1 - y0) * f)), max(11, round((x1 - x0) * f)))
-            pair = F.interpolate(
-                pair, size=size, mode="bilinear", antialias=True, align_corners=False
+            crop = F.interpolate(
+                crop, size=size, mode="bilinear", antialias=True, align_corners=False
             )
-        a = pair[0].unsqueeze(1)  # channels as a batch of 1-channel images
-        b = pair[1].unsqueeze(1)
-        out.append((1 - ssim_map(a, b).mean()) / 2)
-    return torch.stack(out)
+        crops.append(crop)
+    return crops
 
 
 def box_mask(boxes: np.ndarray, hw: tuple[int, int], feather: float = 0.08) -> torch.Tensor:
@@ -175,6 +190,8 @@ def optimize(
             for n, e in extractors.items()
         }
     mask = box_mask(spread, tuple(base.shape[-2:])).to(base.device, base.dtype)
+    with torch.no_grad():
+        base_crops = face_crops(base, budget)
     if mode.texture:
         mask = mask * texture_mask(base, boxes, mode.texture)
     delta = base.new_zeros((1, 1 if gray else 3, *base.shape[-2:]), requires_grad=True)
@@ -200,6 +217,8 @@ def optimize(
             ref = clean[name]
             if mode.geometry and rng.random() < mode.geometry:
                 k = int(rng.integers(len(presets[name])))
+                if mode.loose and rng.random() < mode.loose:
+                    k = len(presets[name]) - 2 + k % 2  # the loosest growth, level or turned
                 mats = presets[name][k]
                 ref = clean_box[name][k]
                 crops = random_transform(box_crops(x, mats, ext.size, rng), rng)
@@ -233,7 +252,7 @@ def optimize(
         # Every surrogate past its target when last seen (with a subset per step, some
         # were seen a step or two ago).
         past = len(beyond) == len(extractors) and all(beyond.values())
-        ds = face_dssim(base, x, budget)
+        ds = face_dssim(base, x, budget, base_crops)
         over = ds - mode.dssim
         loss = loss + lam * torch.relu(over).sum() * 100
         opt.zero_grad(set_to_none=True)
@@ -247,7 +266,7 @@ def optimize(
             # perturbation's amplitude, so a square-root rescale lands near the budget.
             # (A penalty alone oscillates and wastes steps; the projection lets the L-inf cap
             # stay loose so that SSIM, which tolerates change in texture, shapes the cloak.)
-            now = face_dssim(base, (base + shape(delta) * mask).clamp(0, 1), budget)
+            now = face_dssim(base, (base + shape(delta) * mask).clamp(0, 1), budget, base_crops)
             worst = float((now / mode.dssim).max())
             if worst > 1:
                 delta.mul_(0.98 / worst**0.5)
