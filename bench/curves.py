@@ -40,7 +40,13 @@ from cloaker.cloak.modes import FAWKES_MODES, MODES, FawkesMode, Mode  # noqa: E
 MODELS = ("mobilefacenet", "dlib_resnet", "sface", "facenet_keras")
 Q85, SMALL = "jpeg85", "resize1080_jpeg75"
 TRANSFORMS = (("raw", "raw"), ("jpeg85", "JPEG q85"), ("resize1080_jpeg75", "1080 px + q75"))
-START, END = "<!-- curves:start -->", "<!-- curves:end -->"
+DEFAULT_RESULTS = ROOT / "bench/results/curves"
+
+
+def markers(results: Path) -> tuple[str, str]:
+    """The comments around a results folder's section in the markdown file."""
+    return f"<!-- {results.name}:start -->", f"<!-- {results.name}:end -->"
+
 
 # Our budget sweeps, every parameter spelled out so cached legs stay valid when the shipped
 # modes move. Shipped family: gradient smoothing on, colour limited.
@@ -79,7 +85,29 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+geo.7+ctx": replace(MID, name="mid+geo.7+ctx", geometry=0.7, context=0.3),
     "mid+geo.3+ctx": replace(MID, name="mid+geo.3+ctx", geometry=0.3, context=0.3),
     "mid+geo+ctx@30": replace(MID, name="mid+geo+ctx@30", geometry=0.5, context=0.3, steps=30),
+    "mid.022": replace(MID, name="mid.022", dssim=0.022, geometry=0.5, context=0.3),
+    "mid.025": replace(MID, name="mid.025", dssim=0.025, geometry=0.5, context=0.3),
+    "mid+arc": replace(MID, name="mid+arc", geometry=0.5, context=0.3),
+    "mid+loose": replace(MID, name="mid+loose", geometry=0.5, context=0.3, loose=0.4),
+    "mid+arc+loose": replace(MID, name="mid+arc+loose", geometry=0.5, context=0.3, loose=0.4),
+    "mid+arc-dlib": replace(MID, name="mid+arc-dlib", geometry=0.5, context=0.3),
 }
+# Points whose ensemble is not simply "the other three": surrogates added to every leg (never
+# held out, so never judged) and surrogates dropped.
+EXTRA = "arcface_mbf"
+ENSEMBLE_CHANGE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mid+arc": ((EXTRA,), ()),
+    "mid+arc-dlib": ((EXTRA,), ("dlib_resnet",)),
+    "mid+arc+loose": ((EXTRA,), ()),
+}
+
+
+def ensemble_for(point: str, held: str) -> tuple[str, ...]:
+    """The surrogates a point's cloak is optimized against when ``held`` is left out."""
+    add, drop = ENSEMBLE_CHANGE.get(point, ((), ()))
+    return tuple(m for m in MODELS if m != held and m not in drop) + add
+
+
 POINTS: dict[str, Mode | FawkesMode] = {
     **SMOOTHED,
     **UNSMOOTHED,
@@ -89,8 +117,8 @@ POINTS: dict[str, Mode | FawkesMode] = {
 }
 # Points whose legs must carry the crop-geometry measurements (a cached leg without them is
 # measured again); the others are history, shown with n/a in the geometry columns.
-# Of Fawkes, its default preset (the one the audit compared against) is measured again.
-NEEDS_GEOMETRY = frozenset({"t0.012", "t0.020", "t0.030", "fawkes", *GEO_LEVERS})
+# All three Fawkes presets are measured through the geometries too.
+NEEDS_GEOMETRY = frozenset({"t0.012", "t0.020", "t0.030", *FAWKES_MODES, *GEO_LEVERS})
 
 
 def method(point: str) -> str:
@@ -121,6 +149,8 @@ def shipped_name(point: str) -> str | None:
     """Which shipped mode (low/mid/high, or a Fawkes preset) this point is, if any."""
     if point in FAWKES_MODES:
         return point
+    if point in ENSEMBLE_CHANGE:
+        return None
     for name, mode in MODES.items():
         if params(mode) == params(POINTS[point]):
             return name
@@ -140,6 +170,8 @@ def cached(results: Path, point: str, held: str) -> dict | None:
     if _norm(type(mode), doc.get("params", {})) != params(mode):
         return None
     if point in NEEDS_GEOMETRY and not doc.get("geometry_keys"):
+        return None
+    if "ensemble" in doc and tuple(doc["ensemble"]) != ensemble_for(point, held):
         return None
     return doc
 
@@ -177,7 +209,7 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    identities = harness.find_identities(args.dir)
+    identities = dict(list(harness.find_identities(args.dir).items())[args.first_identity :])
     probes, gallery = harness.select_photos(
         identities,
         limit_identities=args.limit_identities,
@@ -186,11 +218,11 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
-    for held in args.held:
-        todo = [p for p in points if cached(args.results, p, held) is None]
+    for held, point_group in itertools.product(args.held, _by_ensemble(points)):
+        todo = [p for p in point_group if cached(args.results, p, held) is None]
         if not todo:
             continue
-        ensemble = tuple(m for m in MODELS if m != held)
+        ensemble = ensemble_for(todo[0], held)
         engine = Engine(device=args.device, ensemble=ensemble)
         engine.warm()
         cal = calibration(args, engine)["models"][held]
@@ -227,6 +259,14 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
             path = cache_path(args.results, p, held)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(out, indent=1) + "\n")
+
+
+def _by_ensemble(points: list[str]) -> list[list[str]]:
+    """Points grouped by how their ensemble is changed (one engine per group and leg)."""
+    groups: dict[object, list[str]] = {}
+    for p in points:
+        groups.setdefault(ENSEMBLE_CHANGE.get(p), []).append(p)
+    return list(groups.values())
 
 
 @dataclass
@@ -360,11 +400,18 @@ def describe(mode: Mode | FawkesMode) -> str:
         "dropout": f"feature dropout {mode.dropout}",
         "subset": f"{mode.subset} surrogates per step",
         "context": f"cloak reaches {mode.context} of the box beyond it",
+        "loose": f"{mode.loose:.0%} of box views moved to the 1.6x growth",
     }
     for key in params(mode):
         if key in extras:
             text += f", {extras[key]}"
     return text
+
+
+def ensemble_note(point: str) -> str:
+    """How a point's ensemble differs from "the other three", for the budget column."""
+    add, drop = ENSEMBLE_CHANGE.get(point, ((), ()))
+    return "".join(f", surrogate {m} added" for m in add) + "".join(f", without {m}" for m in drop)
 
 
 def _geo_cell(pt: Point, transform: str) -> str:
@@ -397,7 +444,8 @@ def table(
             _geo_cell(pt, SMALL),
         ]
         rows.append(
-            f"| {method(name)} | {name} | {shipped_name(name) or '-'} | {describe(POINTS[name])} | "
+            f"| {method(name)} | {name} | {shipped_name(name) or '-'} | "
+            f"{describe(POINTS[name])}{ensemble_note(name)} | "
             f"{pt.ssim:.4f} ({pt.ssim_min:.4f}) | {pt.surround} | {pt.colour_shift} | "
             + " | ".join(cells)
             + f" | {prot}/{elig} | {pt.seconds_per_face:.1f} |"
@@ -622,9 +670,10 @@ def plot(points: dict[str, Point], path: Path) -> None:
 
 
 def report(args: argparse.Namespace) -> str:
+    start, end = markers(args.results)
     points = load(args.results)
     if not points:
-        return f"{START}\nNo point has all {len(MODELS)} legs measured yet.\n{END}"
+        return f"{start}\nNo point has all {len(MODELS)} legs measured yet.\n{end}"
     plot(points, args.plot)
     any_doc = next(iter(next(iter(points.values())).legs.values()))
     # The command that remakes everything (measuring what the cache lacks); --points,
@@ -633,9 +682,13 @@ def report(args: argparse.Namespace) -> str:
         f"bench/curves.py {args.dir} --limit-identities {args.limit_identities} "
         f"--photos-per-identity {args.photos_per_identity}"
     )
+    if args.first_identity:
+        cmd += f" --first-identity {args.first_identity}"
+    if args.results.resolve() != DEFAULT_RESULTS:
+        cmd += f" --results {_rel(args.results)}"
     return "\n".join(
         [
-            START,
+            start,
             f"Command: `.venv/bin/python {cmd}` (results cached in "
             f"`{_rel(args.results)}/`, plot `{_rel(args.plot)}`)  ",
             f"Probes: {len(any_doc['probes'])} photos of "
@@ -668,25 +721,34 @@ def report(args: argparse.Namespace) -> str:
             "",
             *legs(points),
             "",
-            "Transfer and speed levers, each on its own (`rgb-mid`: the baseline the first "
-            "ones "
-            "were measured against, DSSIM 0.012 with a free-colour cloak, no smoothing; "
-            "`b0.012`: the same "
-            "with the colour limit; `t0.012`: the same with smoothing, shipped as low; "
-            "`low+feat`: low plus the middle-layer loss; `mid@30`, `mid@40`: mid with 30 or "
-            "40 steps instead of 20):",
-            "",
-            *table(points, ("lever",), extra=("b0.012", "t0.012")),
-            "",
-            "Crop-geometry levers (issue 13), each measured with the geometry legs, beside the "
-            "mid they start from:",
-            "",
-            *table(points, ("geometry lever",), extra=("t0.020",)),
-            "",
+            *_titled(
+                "Transfer and speed levers, each on its own (`rgb-mid`: the baseline the "
+                "first ones were measured against, DSSIM 0.012 with a free-colour cloak, no "
+                "smoothing; `b0.012`: the same with the colour limit; `t0.012`: the same with "
+                "smoothing, shipped as low; `low+feat`: low plus the middle-layer loss; "
+                "`mid@30`, `mid@40`: mid with 30 or 40 steps instead of 20):",
+                points,
+                "lever",
+                ("b0.012", "t0.012"),
+            ),
+            *_titled(
+                "Crop-geometry levers (issue 13), each measured with the geometry legs, beside "
+                "the mid they start from:",
+                points,
+                "geometry lever",
+                ("t0.020",),
+            ),
             *screening(args.results, points),
-            END,
+            end,
         ]
     )
+
+
+def _titled(title: str, points: dict[str, Point], kind: str, extra: tuple[str, ...]) -> list[str]:
+    """A lever table under its title, or nothing when no point of that kind is measured."""
+    if not any(method(p) == kind for p in points):
+        return []
+    return [title, "", *table(points, (kind,), extra=extra), ""]
 
 
 def _rel(path: Path) -> str:
@@ -705,6 +767,13 @@ def main() -> None:
     )
     ap.add_argument("--limit-identities", type=int, default=6)
     ap.add_argument("--photos-per-identity", type=int, default=2)
+    ap.add_argument(
+        "--first-identity",
+        type=int,
+        default=0,
+        help="skip this many identities (in name order): a second probe set, kept in its "
+        "own --results folder, confirms what was chosen on the first",
+    )
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument(
@@ -715,8 +784,10 @@ def main() -> None:
         "processes with this)",
     )
     ap.add_argument("--report-only", action="store_true", help="measure nothing; redraw")
-    ap.add_argument("--results", type=Path, default=ROOT / "bench/results/curves")
-    ap.add_argument("--plot", type=Path, default=ROOT / "docs/curves.png")
+    ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    ap.add_argument(
+        "--plot", type=Path, default=None, help="default: docs/<results folder name>.png"
+    )
     ap.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args()
     unknown = [p for p in args.points if p not in POINTS] + [
@@ -724,12 +795,15 @@ def main() -> None:
     ]
     if unknown:
         ap.error(f"unknown point(s) or model(s): {', '.join(unknown)}")
+    if args.plot is None:
+        args.plot = ROOT / "docs" / f"{args.results.name}.png"
     if not args.report_only:
         run_legs(args, args.points)
     text = report(args)
+    start, end = markers(args.results)
     old = args.markdown.read_text() if args.markdown.exists() else ""
-    if START in old and END in old:
-        new = old[: old.index(START)] + text + old[old.index(END) + len(END) :]
+    if start in old and end in old:
+        new = old[: old.index(start)] + text + old[old.index(end) + len(end) :]
     else:
         new = old + ("\n" if old else "") + text + "\n"
     args.markdown.write_text(new)

@@ -80,6 +80,7 @@ def test_report_interpolates_fawkes_at_our_ssim_and_draws(curves, tmp_path: Path
         dir=Path("faces"),
         limit_identities=2,
         photos_per_identity=2,
+        first_identity=0,
     )
     text = curves.report(args)
     assert set(curves.load(results)) == set(legs)
@@ -105,3 +106,31 @@ def test_interpolation_outside_the_measured_range_says_so(curves) -> None:
             doc["summary"]["scores"][0]["name"] = h
     assert curves.interpolate(pts, 0.98, "raw") == (pytest.approx(0.25), True)
     assert curves.interpolate(pts, 0.95, "raw") == (pytest.approx(0.5), False)
+
+
+def test_points_with_another_ensemble_keep_their_own_legs(curves, tmp_path: Path) -> None:
+    """A point that adds or drops a surrogate is cached under its own ensemble: a leg
+    cloaked with the plain "other three" does not stand in for it, and its row says how
+    the ensemble differs."""
+    assert curves.ensemble_for("mid+geo+ctx", "sface") == (
+        "mobilefacenet",
+        "dlib_resnet",
+        "facenet_keras",
+    )
+    assert curves.ensemble_for("mid+arc", "sface")[-1] == curves.EXTRA
+    assert "dlib_resnet" not in curves.ensemble_for("mid+arc-dlib", "sface")
+    results = tmp_path / "results"
+    results.mkdir()
+    leg = _leg(curves, "mid+arc", "sface", 2, [0.96] * 4)
+    leg["geometry_keys"] = leg["geometry_keys"] or ["x"]
+    path = curves.cache_path(results, "mid+arc", "sface")
+    for ensemble, fresh in (
+        (["mobilefacenet", "dlib_resnet", "facenet_keras"], False),
+        (list(curves.ensemble_for("mid+arc", "sface")), True),
+    ):
+        path.write_text(json.dumps({**leg, "ensemble": ensemble}))
+        assert (curves.cached(results, "mid+arc", "sface") is not None) is fresh
+    assert curves.shipped_name("mid+arc") is None
+    assert curves.ensemble_note("mid+arc-dlib") == (
+        f", surrogate {curves.EXTRA} added, without dlib_resnet"
+    )
