@@ -22,7 +22,8 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium_lib.mjs";
+import { until as wait, writeClipboard } from "./common.mjs";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const sc = config.scenario;
@@ -31,38 +32,14 @@ const result = { flow: sc.flow, events: [] };
 const note = (what) => result.events.push(`${((Date.now() - started) / 1000).toFixed(1)}s ${what}`);
 const started = Date.now();
 
-async function until(what, fn, timeout = TIMEOUT, every = 200) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
+const until = (what, fn, timeout = TIMEOUT, every = 200) => wait(what, fn, timeout, every);
 
 function run(argv) {
   note(`run ${argv.slice(0, 3).join(" ")}…`);
   return execFileSync(argv[0], argv.slice(1), { encoding: "utf8", timeout: 60000 });
 }
 
-const ctx = await chromium.launchPersistentContext(config.profile, {
-  executablePath: config.chromium,
-  headless: true,
-  viewport: { width: 900, height: 700 },
-  args: [
-    `--disable-extensions-except=${config.extension}`,
-    `--load-extension=${config.extension}`,
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--host-resolver-rules=MAP *.test 127.0.0.1",
-    "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
-  ],
-});
+const ctx = await launchChromium(config);
 
 /** The extension's service worker, once it runs, and the helper as the extension sees it. */
 async function extension() {
@@ -95,14 +72,7 @@ async function uploadScenario({ helper }) {
   // ---- the clipboard (paste flow): written from a secure origin, read by the paste ----
   if (sc.flow === "paste") {
     await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: sc.clipboardOrigin });
-    const writer = await ctx.newPage();
-    await writer.goto(`${sc.clipboardOrigin}/index.html`);
-    const b64 = readFileSync(sc.pastePng).toString("base64");
-    await writer.evaluate(async (data) => {
-      const blob = await (await fetch(`data:image/png;base64,${data}`)).blob();
-      await navigator.clipboard.write([new ClipboardItem({ "image/png": blob })]);
-    }, b64);
-    await writer.close();
+    await writeClipboard(ctx, sc.clipboardOrigin, sc.pastePng);
   }
 
   // ---- the page, and whether the extension's content script was injected into it ----

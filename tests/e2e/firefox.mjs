@@ -19,7 +19,8 @@
 //   afterUpload: [argv], waitProtectionAfter: bool,
 //   progressScreenshot: path, noticeScreenshot: path, finalScreenshot: path }}
 //
-// What WebDriver BiDi cannot do on its own, and how this script does it:
+// What WebDriver BiDi cannot do on its own, and how this script does it (with the helpers of
+// firefox_lib.mjs, which the other Firefox drivers share):
 // - Extension state (storage.local, registered content scripts) lives in moz-extension://
 //   pages, which BiDi may not navigate to. Firefox is started with
 //   --remote-allow-system-access, which lets BiDi evaluate script in the browser's chrome
@@ -37,9 +38,9 @@
 
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { basename } from "node:path";
 
-import puppeteer from "puppeteer-core";
+import { launchFirefox, pressPaste, privileged } from "./firefox_lib.mjs";
+import { sleep, until as wait, writeClipboard } from "./common.mjs";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const sc = config.scenario;
@@ -47,150 +48,20 @@ const TIMEOUT = config.timeoutMs ?? 180000;
 const started = Date.now();
 const result = { flow: sc.flow, events: [] };
 const note = (what) => result.events.push(`${((Date.now() - started) / 1000).toFixed(1)}s ${what}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, fn, timeout = TIMEOUT, every = 200) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(every);
-  }
-}
+const until = (what, fn, timeout = TIMEOUT, every = 200) => wait(what, fn, timeout, every);
 
 function run(argv) {
   note(`run ${argv.slice(0, 3).join(" ")}…`);
   return execFileSync(argv[0], argv.slice(1), { encoding: "utf8", timeout: 60000 });
 }
 
-const browser = await puppeteer.launch({
-  browser: "firefox",
-  protocol: "webDriverBiDi",
-  executablePath: config.firefox,
-  headless: config.headless !== false,
-  args: ["--remote-allow-system-access"],
-  env: { ...process.env, HOME: config.home },
-  defaultViewport: { width: 900, height: 700 },
-  timeout: 120000,
-  protocolTimeout: TIMEOUT + 60000,
-  // One profile for the whole test module, as a user's: storage.local (the settings the
-  // daemon sent earlier) outlives the temporary add-on, which Firefox removes at shutdown.
-  userDataDir: config.profile,
-  extraPrefsFirefox: {
-    "extensions.webextensions.uuids": JSON.stringify({ [config.extensionId]: config.extensionUuid }),
-    "extensions.webextensions.keepUuidOnUninstall": true,
-    "extensions.webextensions.keepStorageOnUninstall": true,
-    // The test site answers under several names (social.test, other.test): resolve them all
-    // to 127.0.0.1, as Chromium's --host-resolver-rules does.
-    "network.dns.forceResolve": "127.0.0.1",
-    "dom.security.https_first": false,
-    "dom.security.https_first_schemeless": false,
-    "dom.security.https_only_mode": false,
-  },
-});
-
+const browser = await launchFirefox(config, { headless: config.headless !== false, height: 700, timeout: TIMEOUT });
 // ---- privileged helpers (see the header) ----
-const bidi = browser.connection;
-let chromeContext = null;
-
-/** Evaluate `expression` (returning a JSON string, or a promise of one) in the chrome window. */
-async function chromeEval(expression) {
-  if (!chromeContext) {
-    const tree = await bidi.send("browsingContext.getTree", { "moz:scope": "chrome" });
-    chromeContext = tree.result.contexts[0].context;
-  }
-  const { result: r } = await bidi.send("script.evaluate", {
-    expression,
-    target: { context: chromeContext },
-    awaitPromise: true,
-    resultOwnership: "none",
-  });
-  if (r.type !== "success") throw new Error(`chrome script failed: ${JSON.stringify(r.exceptionDetails)}`);
-  return JSON.parse(r.result.value);
-}
-
-// Runs in every content process, with system privileges. Answers "cloaker-e2e:ask" for the
-// document of browsing context `bc`: whether the extension's content script lives in it, or
-// a trusted drop on `selector` carrying the current drag session's data.
-const PROCESS_SCRIPT = `
-addMessageListener("cloaker-e2e:ask", ({ data }) => {
-  const bc = BrowsingContext.get(data.bc);
-  if (!bc || !bc.docShell) return; // another process hosts it
-  const win = bc.docShell.domWindow;
-  const reply = (answer) => sendAsyncMessage("cloaker-e2e:answer", { rid: data.rid, ...answer });
-  try {
-    if (data.kind === "injected") {
-      const { ExtensionContent } = ChromeUtils.importESModule(
-        "resource://gre/modules/ExtensionContent.sys.mjs");
-      reply({ injected: Boolean(ExtensionContent.getContextByExtensionId(data.extensionId, win)) });
-    } else if (data.kind === "drop") {
-      const session = win.windowUtils.dragSession;
-      if (!session) return reply({ error: "no drag session" });
-      const target = win.document.querySelector(data.selector);
-      const box = target.getBoundingClientRect();
-      const dt = session.dataTransfer.mozCloneForEvent("drop");
-      dt.dropEffect = session.dataTransfer.dropEffect;
-      const event = win.document.createEvent("DragEvent");
-      event.initDragEvent("drop", true, true, win, 0, 0, 0,
-        Math.round(box.left + box.width / 2), Math.round(box.top + box.height / 2),
-        false, false, false, false, 0, null, dt);
-      reply({ notCancelled: win.windowUtils.dispatchDOMEventViaPresShellForTesting(target, event) });
-    }
-  } catch (err) {
-    reply({ error: String(err) });
-  }
-});
-`;
-
-await chromeEval(`(() => {
-  const pending = new Map();
-  globalThis.cloakerE2E = { pending, rid: 0 };
-  Services.ppmm.addMessageListener("cloaker-e2e:answer", {
-    receiveMessage: ({ data }) => pending.get(data.rid)?.(data),
-  });
-  Services.ppmm.loadProcessScript("data:," + encodeURIComponent(${JSON.stringify(PROCESS_SCRIPT)}), true);
-  return "true";
-})()`);
-
-/** Ask the content process that hosts `page` something (see PROCESS_SCRIPT). */
-function ask(page, kind, data = {}) {
-  return chromeEval(`(async () => {
-    const browser = gBrowser.browsers.find((b) => b.currentURI.spec === ${JSON.stringify(page.url())});
-    if (!browser) throw new Error("no tab shows " + ${JSON.stringify(page.url())});
-    const rid = ++cloakerE2E.rid;
-    const answer = new Promise((resolve, reject) => {
-      cloakerE2E.pending.set(rid, resolve);
-      setTimeout(() => reject(new Error("no answer from the content process")), 15000);
-    }).finally(() => cloakerE2E.pending.delete(rid));
-    Services.ppmm.broadcastAsyncMessage("cloaker-e2e:ask",
-      { ...${JSON.stringify(data)}, kind: ${JSON.stringify(kind)}, rid, bc: browser.browsingContext.id });
-    return JSON.stringify(await answer);
-  })()`);
-}
-
-/** What the extension knows: storage.local ({helper, settings}) and its content scripts. */
-function extensionState() {
-  return chromeEval(`(async () => {
-    const policy = WebExtensionPolicy.getByID(${JSON.stringify(config.extensionId)});
-    if (!policy) return JSON.stringify(null);
-    const { ExtensionStorageIDB } = ChromeUtils.importESModule(
-      "resource://gre/modules/ExtensionStorageIDB.sys.mjs");
-    const db = await ExtensionStorageIDB.open(ExtensionStorageIDB.getStoragePrincipal(policy.extension));
-    const store = await db.get(["helper", "settings"]);
-    return JSON.stringify({
-      helper: store.helper ?? null,
-      settings: store.settings ?? null,
-      matches: policy.contentScripts.flatMap((s) => s.matches.patterns.map((p) => p.pattern)),
-    });
-  })()`);
-}
+const ff = await privileged(browser, config.extensionId);
+const { ask, extensionState } = ff;
 
 async function waitProtection(value) {
-  await until("the extension to hear of the new protection setting", async () => {
-    const state = await extensionState();
-    return state?.settings?.protection === value;
-  }, 15000);
+  await ff.waitProtection(value);
   note(`extension sees protection=${value}`);
 }
 
@@ -199,17 +70,11 @@ async function install() {
   result.extensionId = await browser.installExtension(config.extension);
   note(`installed ${result.extensionId}`);
   if (sc.waitReady) {
-    await until("the helper to be connected with models ready", async () => {
-      const h = (await extensionState())?.helper;
-      return h?.connection === "connected" && h.state === "ready";
-    });
+    await ff.waitReady(TIMEOUT);
     note("helper ready");
   }
   if (sc.waitSites) {
-    await until("the content script to be registered for the test site", async () => {
-      const matches = (await extensionState())?.matches ?? [];
-      return sc.waitSites.every((host) => matches.includes(`*://*.${host}/*`));
-    }, 60000);
+    await ff.waitSites(sc.waitSites);
     note("content script registered");
   }
 }
@@ -229,54 +94,12 @@ const noticeButton = (page, label) =>
   page.$(`[data-cloaker-overlay] >>> button${label === "original" ? ".primary" : ":not(.primary)"}`);
 
 // ---- handing files over, the way a user does for each flow ----
-async function dropFiles(page) {
-  // A draggable "photo" in a corner; its dragstart puts the file in the drag data.
-  const photos = sc.files.map((path) => ({
-    name: basename(path),
-    data: readFileSync(path).toString("base64"),
-    type: /\.png$/i.test(path) ? "image/png" : "image/jpeg",
-  }));
-  await page.evaluate(async (list) => {
-    const files = await Promise.all(list.map(async ({ name, data, type }) =>
-      new File([await (await fetch(`data:${type};base64,${data}`)).blob()], name, { type })));
-    const source = document.createElement("div");
-    source.id = "cloaker-e2e-drag-source";
-    source.draggable = true;
-    source.textContent = "photo (drag source)";
-    source.style.cssText = "position:fixed;left:8px;bottom:8px;padding:12px;background:#eef;border:1px solid #99c";
-    source.addEventListener("dragstart", (e) => {
-      for (const file of files) e.dataTransfer.items.add(file);
-      e.dataTransfer.effectAllowed = "copy";
-    });
-    document.body.append(source);
-  }, photos);
-  const from = await (await page.$("#cloaker-e2e-drag-source")).boundingBox();
-  const to = await (await page.$("#zone")).boundingBox();
-  await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
-  await page.mouse.down();
-  await page.mouse.move(from.x + from.width / 2 + 10, from.y + from.height / 2 - 10, { steps: 3 });
-  await page.mouse.move(to.x + to.width / 2, to.y + to.height / 2, { steps: 10 });
-  const dropped = await ask(page, "drop", { selector: "#zone" });
-  if (dropped.error) throw new Error(`drop failed: ${dropped.error}`);
-  await page.mouse.up(); // ends the drag session (dragend)
-  await page.evaluate(() => document.getElementById("cloaker-e2e-drag-source").remove());
-}
-
 async function pastePhoto(page) {
   if (config.headless !== false) throw new Error("the paste flow needs a real clipboard: run headful");
-  const writer = await browser.newPage();
-  await writer.goto(`${sc.clipboardOrigin}/index.html`);
-  const b64 = readFileSync(sc.pastePng).toString("base64");
-  await writer.evaluate(async (data) => {
-    const blob = await (await fetch(`data:image/png;base64,${data}`)).blob();
-    await navigator.clipboard.write([new ClipboardItem({ "image/png": blob })]);
-  }, b64);
-  await writer.close();
+  await writeClipboard(browser, sc.clipboardOrigin, sc.pastePng);
   await page.bringToFront();
   await page.click("#target");
-  await page.keyboard.down("Control");
-  await page.keyboard.press("v");
-  await page.keyboard.up("Control");
+  await pressPaste(page);
 }
 
 async function handOver(page) {
@@ -293,7 +116,7 @@ async function handOver(page) {
   } else if (sc.flow === "hidden") {
     const [chooser] = await Promise.all([page.waitForFileChooser({ timeout: 15000 }), page.click("#choose")]);
     await chooser.accept(sc.files);
-  } else if (sc.flow === "drop") await dropFiles(page);
+  } else if (sc.flow === "drop") await ff.dropFiles(page, "#zone", sc.files);
   else if (sc.flow === "paste") await pastePhoto(page);
   else throw new Error(`unknown flow ${sc.flow}`);
   note("files handed over");

@@ -16,10 +16,11 @@
 // kind: "missing-helper" (a profile with no host registered): the popup's words instead;
 // "warm-up": the stored helper state, no popup open, until ready (RESULT.states).
 
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium_lib.mjs";
+import { endCase, failCase, seen, startCase } from "./patterns_lib.mjs";
+import { until as wait, writeClipboard } from "./common.mjs";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const TIMEOUT = config.timeoutMs ?? 600000;
@@ -27,36 +28,11 @@ const started = Date.now();
 const result = { events: [], cases: {} };
 const note = (what) => result.events.push(`${((Date.now() - started) / 1000).toFixed(1)}s ${what}`);
 
-async function until(what, fn, timeout = TIMEOUT, every = 150) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
+const until = (what, fn, timeout = TIMEOUT, every = 150) => wait(what, fn, timeout, every);
 
-const ctx = await chromium.launchPersistentContext(config.profile, {
-  executablePath: config.chromium,
-  headless: true,
-  viewport: { width: 900, height: 700 },
-  args: [
-    `--disable-extensions-except=${config.extension}`,
-    `--load-extension=${config.extension}`,
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--host-resolver-rules=MAP *.test 127.0.0.1",
-    "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
-    // Real sites are HTTPS: make the test site a secure context, where pages have what
-    // only secure contexts get (showOpenFilePicker among them).
-    ...(config.secureOrigins?.length ? [`--unsafely-treat-insecure-origin-as-secure=${config.secureOrigins.join(",")}`] : []),
-  ],
-});
+// Real sites are HTTPS: make the test site a secure context, where pages have what only
+// secure contexts get (showOpenFilePicker among them).
+const ctx = await launchChromium(config, { secureOrigins: config.secureOrigins ?? [] });
 
 const swUrl = `chrome-extension://${config.extensionId}/background/main.js`;
 let sw = ctx.serviceWorkers().find((w) => w.url() === swUrl);
@@ -76,34 +52,15 @@ async function ready() {
   note("extension ready");
 }
 
-async function writeClipboard(png) {
-  await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: config.clipboardOrigin });
-  const writer = await ctx.newPage();
-  await writer.goto(`${config.clipboardOrigin}/index.html`);
-  const b64 = readFileSync(png).toString("base64");
-  await writer.evaluate(async (data) => {
-    const blob = await (await fetch(`data:image/png;base64,${data}`)).blob();
-    await navigator.clipboard.write([new ClipboardItem({ "image/png": blob })]);
-  }, b64);
-  await writer.close();
-}
-
-const overlayText = (page) =>
-  page.evaluate(() =>
-    [document, ...Array.from(frames, (f) => { try { return f.document; } catch { return null; } })]
-      .filter(Boolean)
-      .map((d) => d.querySelector("[data-cloaker-overlay]")?.shadowRoot.querySelector(".panel").innerText)
-      .find(Boolean) ?? "");
-
 async function runCase(c) {
   const out = { id: c.id };
   const t0 = Date.now();
-  if (c.beforeCase) out.beforeCase = execFileSync(c.beforeCase[0], c.beforeCase.slice(1), { encoding: "utf8" }).trim();
-  if (c.protection !== undefined) {
-    await until("the extension to hear of the protection setting", async () =>
-      (await state()).settings?.protection === c.protection, 15000);
+  await startCase(c, out, (value) =>
+    until("the extension to hear of the protection setting", async () => (await state()).settings?.protection === value, 15000));
+  if (c.action === "paste") {
+    await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: config.clipboardOrigin });
+    await writeClipboard(ctx, config.clipboardOrigin, c.files[0]);
   }
-  if (c.action === "paste") await writeClipboard(c.files[0]);
   const page = await ctx.newPage();
   page.on("console", (m) => result.events.push(`${c.id} console ${m.text()}`));
   try {
@@ -112,7 +69,7 @@ async function runCase(c) {
     out.fsaPresent = await page.evaluate(() => "showOpenFilePicker" in window);
     if (c.action === "probe") {
       // Only look: no CDP call answers a File System Access picker.
-      out.seen = await page.evaluate(() => window.seen ?? []);
+      out.seen = await seen(page);
       out.seconds = (Date.now() - t0) / 1000;
       return out;
     }
@@ -135,43 +92,24 @@ async function runCase(c) {
     } else throw new Error(`unknown action ${c.action}`);
     note(`${c.id}: files handed over`);
 
-    const notice = page.getByRole("button", { name: "Upload original anyway" });
-    if (c.expect === "notice") {
-      await until("the notice", async () => (await overlayText(page)).includes("Upload original anyway"));
-      out.notice = await overlayText(page);
-      if (c.noticeScreenshot) await page.screenshot({ path: c.noticeScreenshot });
-      out.seen = await page.evaluate(() => window.seen ?? []);
-      out.status = await page.evaluate(() => document.getElementById("status")?.textContent ?? "");
-    } else {
-      let overlayAt = null;
-      await until("the upload", async () => {
-        const text = await overlayText(page);
-        if (text && !out.overlay) out.overlay = text;
-        if (text.includes("Upload original anyway")) throw new Error(`the notice appeared: ${text}`);
-        if (c.overlayScreenshot && !overlayAt && text.startsWith("Cloaked")) {
-          overlayAt = Date.now();
-          await page.screenshot({ path: c.overlayScreenshot });
-        }
-        if (text) out.overlayFinal = text;
-        return (await page.locator("#status[data-count]").count()) > 0;
-      });
-      out.uploaded = Number(await page.getAttribute("#status", "data-count"));
-      out.seen = await page.evaluate(() => window.seen ?? []);
-      out.overlayFinal = (await overlayText(page)) || out.overlayFinal || "";
-      if (c.helpLink) {
-        // The panel's link opens the extension's page on what cloaking does, in a new tab.
-        const opened = ctx.waitForEvent("page", { timeout: 15000 });
-        await page.locator("[data-cloaker-overlay] a").click();
-        const help = await opened;
-        await help.waitForLoadState();
-        out.help = { url: help.url(), title: await help.title() };
-        await help.close();
+    let overlayAt = null;
+    await endCase(page, c, out, until, async (text) => {
+      if (c.overlayScreenshot && !overlayAt && text.startsWith("Cloaked")) {
+        overlayAt = Date.now();
+        await page.screenshot({ path: c.overlayScreenshot });
       }
-      void notice;
+    });
+    if (c.expect !== "notice" && c.helpLink) {
+      // The panel's link opens the extension's page on what cloaking does, in a new tab.
+      const opened = ctx.waitForEvent("page", { timeout: 15000 });
+      await page.locator("[data-cloaker-overlay] a").click();
+      const help = await opened;
+      await help.waitForLoadState();
+      out.help = { url: help.url(), title: await help.title() };
+      await help.close();
     }
   } catch (err) {
-    out.error = String(err?.stack || err);
-    out.seen = await page.evaluate(() => window.seen ?? []).catch(() => null);
+    await failCase(page, out, err);
   } finally {
     await page.close();
   }

@@ -24,31 +24,14 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 
-import { chromium } from "playwright-core";
-
+import { writeClipboard } from "../common.mjs";
+import { launchChromium } from "../chromium_lib.mjs";
 import { WIDGETS, outcome, pageState, reply, serve, until } from "./driver.mjs";
 
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const TIMEOUT = config.timeoutMs ?? 180000;
 
-const ctx = await chromium.launchPersistentContext(config.profile, {
-  executablePath: config.chromium,
-  headless: true,
-  viewport: { width: 900, height: 800 },
-  args: [
-    `--disable-extensions-except=${config.extension}`,
-    `--load-extension=${config.extension}`,
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--host-resolver-rules=MAP *.test 127.0.0.1",
-    "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
-    `--unsafely-treat-insecure-origin-as-secure=${config.secureOrigins.join(",")}`,
-  ],
-});
+const ctx = await launchChromium(config, { height: 800, secureOrigins: config.secureOrigins });
 await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: config.clipboardOrigin });
 await ctx.addInitScript(() => {
   if (!("showOpenFilePicker" in window)) return; // not a secure context
@@ -89,16 +72,6 @@ await until("the content script to be registered for the test site", async () =>
 }, 60000);
 reply("READY", { extensionId: await sw.evaluate(() => chrome.runtime.id) });
 
-async function writeClipboard(png) {
-  const writer = await ctx.newPage();
-  await writer.goto(`${config.clipboardOrigin}/index.html`);
-  await writer.evaluate(async (data) => {
-    const blob = await (await fetch(`data:image/png;base64,${data}`)).blob();
-    await navigator.clipboard.write([new ClipboardItem({ "image/png": blob })]);
-  }, readFileSync(png).toString("base64"));
-  await writer.close();
-}
-
 /** Hand the photos to the widget the way a user does for `flow`. */
 async function handOver(page, cdp, spec, c) {
   if (c.flow === "pick") {
@@ -127,7 +100,7 @@ async function handOver(page, cdp, spec, c) {
       await cdp.send("Input.dispatchDragEvent", { type, ...at, data });
     }
   } else if (c.flow === "paste") {
-    await writeClipboard(c.pastePng);
+    await writeClipboard(ctx, config.clipboardOrigin, c.pastePng);
     await page.bringToFront();
     if (spec.paste) await page.focus(spec.paste);
     await page.keyboard.press("Control+V");

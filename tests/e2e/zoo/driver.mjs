@@ -16,21 +16,14 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
+import { sleep } from "../common.mjs";
+
+export { sleep, until } from "../common.mjs";
+
 export const WIDGETS = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), "widgets.json"), "utf8"));
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // After the overlay is gone (or, off the list, after the hand-over), how long a widget may
 // take to upload before the case counts as "nothing received".
 const IDLE_MS = 15000;
-
-export async function until(what, fn, timeout, every = 200) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(every);
-  }
-}
 
 export function reply(kind, data) {
   process.stdout.write(`${kind} ${JSON.stringify(data)}\n`);
