@@ -34,6 +34,7 @@ from harness import (
     Daemon,
     RunBrowser,
     bin_path,
+    run_driver,
 )
 from server import TestSite
 
@@ -173,22 +174,10 @@ def run_browser(
         }
         path = configs / f"{flow}-{time.monotonic_ns()}.json"
         path.write_text(json.dumps(config))
-        proc = subprocess.run(
+        return run_driver(
             [browser_tools["node"], str(HERE / "chromium.mjs"), str(path)],
-            env=env or e2e_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s + 120,
-            cwd=ROOT,
+            env or e2e_env,
+            timeout_s + 120,
         )
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if not lines:
-            raise AssertionError(
-                f"driver failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-            )
-        result = json.loads(lines[-1].removeprefix("RESULT "))
-        if not result.get("ok"):
-            raise AssertionError(f"driver error: {result.get('error')}\nevents: {result['events']}")
-        return result
 
     return run

@@ -32,6 +32,26 @@ MODE = os.environ.get("CLOAKER_E2E_MODE", "mid")
 RunBrowser = Callable[..., dict[str, Any]]
 
 
+def driver_result(returncode: int | None, stdout: str, stderr: str) -> dict[str, Any]:
+    """The driver's last ``RESULT {...}`` line; fails the test when there is none or it says
+    the driver did not finish."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        raise AssertionError(f"driver failed (rc {returncode}):\n{stdout}\n{stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    if not result.get("ok"):
+        raise AssertionError(f"driver error: {result.get('error')}\nevents: {result.get('events')}")
+    return result
+
+
+def run_driver(argv: list[str], env: dict[str, str], timeout_s: float) -> dict[str, Any]:
+    """Run a one-shot browser driver (tests/e2e/*.mjs) to its end; returns its result."""
+    proc = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=timeout_s, cwd=ROOT
+    )
+    return driver_result(proc.returncode, proc.stdout, proc.stderr)
+
+
 def bin_path(name: str) -> str:
     found = Path(sys.executable).parent / name
     return str(found) if found.exists() else name

@@ -9,12 +9,14 @@ import json
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from checks import FaceShift
-from harness import ALLOWED, ARTIFACTS, HERE, OTHER, Daemon
+from harness import ALLOWED, ARTIFACTS, HERE, JOB_TIMEOUT_S, OTHER, Daemon, run_driver
 from server import TestSite, Upload
 
 
@@ -176,6 +178,41 @@ def check_case(
         paths = sorted(f["path"] for e in result["seen"] for f in e["files"])
         assert paths == sorted(f"/holiday/day1/{n}" for n in want), f"{cid}: paths {paths}"
     return measured
+
+
+def run_batch(
+    argv: list[str], config: dict[str, Any], scratch: Path, env: dict[str, str], daemon: Daemon
+) -> dict[str, Any]:
+    """Every case of `config` in one run of the driver `argv` (its config path appended); then
+    protection back on. The batch the module's tests read: {result, rows, paste}."""
+    path = scratch / "config.json"
+    path.write_text(json.dumps(config))
+    t0 = time.monotonic()
+    try:
+        result = run_driver([*argv, str(path)], env, len(config["cases"]) * JOB_TIMEOUT_S)
+    finally:
+        daemon.set(protection=True)
+    rows: dict[str, Any] = {"_browser_wall_seconds": round(time.monotonic() - t0, 1)}
+    return {"result": result, "rows": rows, "paste": {}}
+
+
+def check_pattern(
+    batch: dict[str, Any],
+    pattern: Pattern,
+    where: str,
+    site: TestSite,
+    faces: Path,
+    face_shift: FaceShift,
+) -> dict[str, Any]:
+    """One test_pattern: check_case on the batch's result (skipped when not selected), its
+    measurements in the timings; returns the driver's result for the case."""
+    cid = case_id(pattern, where)
+    if cid not in batch["result"]["cases"]:
+        pytest.skip("not selected (CLOAKER_E2E_PATTERNS)")
+    result: dict[str, Any] = batch["result"]["cases"][cid]
+    batch["rows"][cid] = {"seconds": round(result["seconds"], 2)}
+    batch["rows"][cid] = check_case(result, pattern, where, site, faces, face_shift, batch["paste"])
+    return result
 
 
 def write_timings(browser: str, rows: dict[str, Any]) -> None:

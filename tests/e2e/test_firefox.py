@@ -25,7 +25,18 @@ from typing import Any
 
 import pytest
 from checks import FaceShift
-from harness import ALLOWED, ARTIFACTS, HERE, JOB_TIMEOUT_S, MODE, OTHER, ROOT, Daemon, bin_path
+from harness import (
+    ALLOWED,
+    ARTIFACTS,
+    HERE,
+    JOB_TIMEOUT_S,
+    MODE,
+    OTHER,
+    ROOT,
+    Daemon,
+    bin_path,
+    run_driver,
+)
 from server import TestSite
 from test_chromium import FLOW_PHOTOS, assert_cloaked, assert_page_never_saw
 
@@ -123,6 +134,30 @@ def firefox_home(tmp_path_factory: pytest.TempPathFactory, e2e_env: dict[str, st
     return home
 
 
+def firefox_config(
+    firefox_tools: dict[str, str | None],
+    extension: Path,
+    home: Path,
+    profile: Path,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """What every Firefox driver's config holds (firefox_lib.mjs's launchFirefox)."""
+    return {
+        "firefox": firefox_tools["firefox"],
+        "extension": str(extension),
+        "home": str(home),
+        "profile": str(profile),
+        "extensionId": FIREFOX_ID,
+        "extensionUuid": EXTENSION_UUID,
+        "timeoutMs": int(timeout_s * 1000),
+    }
+
+
+def headful(firefox_tools: dict[str, str | None], argv: list[str]) -> list[str]:
+    """`argv` under xvfb-run: Firefox headful, with a real clipboard."""
+    return [str(firefox_tools["xvfb_run"]), "-a", "-s", XVFB_SCREEN, *argv]
+
+
 @pytest.fixture(scope="module")
 def run_firefox(
     firefox_tools: dict[str, str | None],
@@ -164,13 +199,7 @@ def run_firefox(
         }
         scenario["files"] = [str(Path(f).resolve()) for f in scenario.get("files", [])]
         config = {
-            "firefox": firefox_tools["firefox"],
-            "extension": str(firefox_extension),
-            "home": str(firefox_home),
-            "profile": str(profile),
-            "extensionId": FIREFOX_ID,
-            "extensionUuid": EXTENSION_UUID,
-            "timeoutMs": int(timeout_s * 1000),
+            **firefox_config(firefox_tools, firefox_extension, firefox_home, profile, timeout_s),
             "headless": headless,
             "scenario": scenario,
         }
@@ -178,24 +207,8 @@ def run_firefox(
         path.write_text(json.dumps(config))
         argv = [str(firefox_tools["node"]), str(HERE / "firefox.mjs"), str(path)]
         if not headless:
-            argv = [str(firefox_tools["xvfb_run"]), "-a", "-s", XVFB_SCREEN, *argv]
-        proc = subprocess.run(
-            argv,
-            env=env or e2e_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s + 180,
-            cwd=ROOT,
-        )
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if not lines:
-            raise AssertionError(
-                f"driver failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}"
-            )
-        result = json.loads(lines[-1].removeprefix("RESULT "))
-        if not result.get("ok"):
-            raise AssertionError(f"driver error: {result.get('error')}\nevents: {result['events']}")
-        return result
+            argv = headful(firefox_tools, argv)
+        return run_driver(argv, env or e2e_env, timeout_s + 180)
 
     return run
 

@@ -17,27 +17,31 @@ from typing import Any
 
 import pytest
 from checks import FaceShift
-from harness import ARTIFACTS, EXTENSION_ID, HERE, JOB_TIMEOUT_S, ROOT, Daemon
+from harness import (
+    ARTIFACTS,
+    EXTENSION_ID,
+    HERE,
+    JOB_TIMEOUT_S,
+    ROOT,
+    Daemon,
+    driver_result,
+    run_driver,
+)
 from patterns import (
     PATTERNS,
     WHERE,
     build_cases,
     case_id,
-    check_case,
+    check_pattern,
+    run_batch,
     selected,
     write_timings,
 )
 from server import TestSite
+from test_chromium import face_shift  # noqa: F401 - a fixture
 from websockets.exceptions import WebSocketException
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def face_shift(models_dir: Path) -> FaceShift:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CLOAKER_MODELS_DIR", str(models_dir))
-        return FaceShift()
 
 
 @pytest.fixture(scope="module")
@@ -69,31 +73,10 @@ def batch(
         "secureOrigins": [f"http://{h}:{test_site.port}" for h in sorted(set(WHERE.values()))],
         "cases": cases,
     }
-    path = scratch / "config.json"
-    path.write_text(json.dumps(config))
-    t0 = time.monotonic()
-    try:
-        proc = subprocess.run(
-            [browser_tools["node"], str(HERE / "patterns_chromium.mjs"), str(path)],
-            env=e2e_env,
-            capture_output=True,
-            text=True,
-            timeout=len(cases) * JOB_TIMEOUT_S,
-            cwd=ROOT,
-        )
-    finally:
-        daemon.set(protection=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if not lines:
-        raise AssertionError(f"driver failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    result = json.loads(lines[-1].removeprefix("RESULT "))
-    if not result.get("ok"):
-        raise AssertionError(f"driver error: {result.get('error')}\nevents: {result['events']}")
-    result["wall"] = time.monotonic() - t0
-    rows: dict[str, Any] = {}
-    yield {"result": result, "rows": rows, "paste": {}}
-    rows["_browser_wall_seconds"] = round(result["wall"], 1)
-    write_timings("chromium", rows)
+    argv = [browser_tools["node"], str(HERE / "patterns_chromium.mjs")]
+    batch = run_batch(argv, config, scratch, e2e_env, daemon)
+    yield batch
+    write_timings("chromium", batch["rows"])
 
 
 @pytest.mark.parametrize("where", list(WHERE))
@@ -104,19 +87,14 @@ def test_pattern(
     batch: dict[str, Any],
     test_site: TestSite,
     faces_dir: Path,
-    face_shift: FaceShift,
+    face_shift: FaceShift,  # noqa: F811
 ) -> None:
-    if case_id(pattern, where) not in batch["result"]["cases"]:
-        pytest.skip("not selected (CLOAKER_E2E_PATTERNS)")
-    result = batch["result"]["cases"][case_id(pattern, where)]
-    batch["rows"][case_id(pattern, where)] = {"seconds": round(result["seconds"], 2)}
-    measured = check_case(result, pattern, where, test_site, faces_dir, face_shift, batch["paste"])
+    result = check_pattern(batch, pattern, where, test_site, faces_dir, face_shift)
     if case_id(pattern, where) == "detachedsocial":
         assert "help" in result, "the panel's link was not followed"
         url = f"chrome-extension://{EXTENSION_ID}/pages/cloaking.html"
         assert result["help"]["url"] == url, result["help"]
         assert "does not do" in result["help"]["title"]
-    batch["rows"][case_id(pattern, where)] = measured
 
 
 def test_popup_says_how_to_install_a_missing_helper(
@@ -137,18 +115,8 @@ def test_popup_says_how_to_install_a_missing_helper(
     }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    proc = subprocess.run(
-        [browser_tools["node"], str(HERE / "patterns_chromium.mjs"), str(path)],
-        env=e2e_env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert lines, f"driver failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    result = json.loads(lines[-1].removeprefix("RESULT "))
-    assert result["ok"], result.get("error")
+    argv = [browser_tools["node"], str(HERE / "patterns_chromium.mjs"), str(path)]
+    result = run_driver(argv, e2e_env, 180)
     assert "not found" in result["helper"]["error"]["message"]  # what the browser said
     popup = result["popup"]
     assert "cloaker install" in popup["message"]
@@ -202,10 +170,7 @@ def test_stored_helper_state_follows_the_daemon_without_the_popup(
     finally:
         daemon.stop()
         daemon.start()
-    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
-    assert lines, f"driver failed (rc {proc.returncode}):\n{stdout}\n{stderr}"
-    result = json.loads(lines[-1].removeprefix("RESULT "))
-    assert result["ok"], result.get("error")
+    result = driver_result(proc.returncode, stdout, stderr)
     states = result["states"]
     assert ready_at is not None, f"the daemon never said ready; extension saw {states}"
     assert any(s["state"] == "connected/warming" for s in states), states

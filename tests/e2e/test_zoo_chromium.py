@@ -11,17 +11,14 @@ module (zoo/chromium.mjs); the table of results and seconds goes to artifacts/zo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from checks import FaceShift
-from harness import ALLOWED, ARTIFACTS, EXTENSION_ID, JOB_TIMEOUT_S, OTHER, Daemon
-from server import TestSite, Upload
-from test_chromium import assert_cloaked, face_shift  # noqa: F401  (a fixture)
-from zoo_harness import ZOO, CheckCloaked, Driver, ZooRun, ZooSuite, build_zoo
+from harness import ALLOWED, EXTENSION_ID, JOB_TIMEOUT_S, OTHER, Daemon
+from server import TestSite
+from test_chromium import face_shift  # noqa: F401  (a fixture)
+from zoo_harness import ZOO, ZooRun, ZooSuite, zoo_run, zoo_site
 
 pytestmark = pytest.mark.browser
 
@@ -30,10 +27,7 @@ pytestmark = pytest.mark.browser
 def test_site(
     tmp_path_factory: pytest.TempPathFactory, browser_tools: dict[str, str]
 ) -> Iterator[TestSite]:
-    """The test site with the zoo, freshly built, under /zoo/."""
-    built = build_zoo(browser_tools["node"], tmp_path_factory.mktemp("zoo"))
-    with TestSite(mounts={"/zoo/": built}) as site:
-        yield site
+    yield from zoo_site(browser_tools["node"], tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +41,6 @@ def zoo(
     faces_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ZooRun]:
-    folder = tmp_path_factory.mktemp("zoo_driver")
     origins = [f"http://{host}:{test_site.port}" for host in (ALLOWED, OTHER)]
     config = {
         "chromium": browser_tools["chromium"],
@@ -59,29 +52,9 @@ def zoo(
         "clipboardOrigin": f"http://127.0.0.1:{test_site.port}",
         "waitSites": [ALLOWED],
     }
-    (folder / "config.json").write_text(json.dumps(config))
-    ARTIFACTS.mkdir(exist_ok=True)
-    # When the helper is missing, the host gives up on a daemon after 5 s, not 60.
-    env = {**e2e_env, "CLOAKER_HOST_WAIT_S": "5"}
-    driver = Driver(
-        [browser_tools["node"], str(ZOO / "chromium.mjs"), str(folder / "config.json")],
-        env,
-        ARTIFACTS / "zoo-chromium-driver.log",
-    )
-    run = ZooRun("chromium", driver, test_site, daemon, faces_dir, folder)
-    try:
-        yield run
-    finally:
-        driver.close()
-        run.write_table()
-
-
-@pytest.fixture(scope="module")
-def check_cloaked(face_shift: FaceShift) -> CheckCloaked:  # noqa: F811
-    def check(original: bytes, upload: Upload) -> dict[str, Any]:
-        return assert_cloaked(original, upload, face_shift)
-
-    return check
+    argv = [browser_tools["node"], str(ZOO / "chromium.mjs")]
+    folder = tmp_path_factory.mktemp("zoo_driver")
+    yield from zoo_run("chromium", argv, config, folder, e2e_env, test_site, daemon, faces_dir)
 
 
 class TestZooChromium(ZooSuite):

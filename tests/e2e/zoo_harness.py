@@ -14,14 +14,14 @@ import contextlib
 import json
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import pytest
-from checks import decode
+from checks import FaceShift, decode
 from harness import ALLOWED, ARTIFACTS, HERE, JOB_TIMEOUT_S, OTHER, ROOT, Daemon
 from PIL import Image
 from server import TestSite, Upload
@@ -113,6 +113,13 @@ def build_zoo(node: str, out: Path) -> Path:
     if proc.returncode != 0:
         raise RuntimeError(f"zoo build failed:\n{proc.stdout}\n{proc.stderr}")
     return out
+
+
+def zoo_site(node: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestSite]:
+    """The test site with the zoo, freshly built, under /zoo/ (for a module's fixture)."""
+    built = build_zoo(node, tmp_path_factory.mktemp("zoo"))
+    with TestSite(mounts={"/zoo/": built}) as site:
+        yield site
 
 
 class Driver:
@@ -331,6 +338,33 @@ class ZooRun:
         return write_table(self.browser, self.rows)
 
 
+def zoo_run(
+    browser: str,
+    argv: list[str],
+    config: dict[str, Any],
+    folder: Path,
+    e2e_env: dict[str, str],
+    site: TestSite,
+    daemon: Daemon,
+    faces_dir: Path,
+) -> Iterator[ZooRun]:
+    """A module's ZooRun over the driver `argv` (its config path appended); the table is
+    written at the end (for the module's ``zoo`` fixture)."""
+    (folder / "config.json").write_text(json.dumps(config))
+    ARTIFACTS.mkdir(exist_ok=True)
+    # When the helper is missing, the host gives up on a daemon after 5 s, not 60.
+    env = {**e2e_env, "CLOAKER_HOST_WAIT_S": "5"}
+    driver = Driver(
+        [*argv, str(folder / "config.json")], env, ARTIFACTS / f"zoo-{browser}-driver.log"
+    )
+    run = ZooRun(browser, driver, site, daemon, faces_dir, folder)
+    try:
+        yield run
+    finally:
+        driver.close()
+        run.write_table()
+
+
 def describe(case: Case) -> str:
     """What happened, for assertion messages."""
     r = case.result
@@ -428,9 +462,20 @@ def write_table(browser: str, rows: list[dict[str, Any]]) -> Path:
 class ZooSuite:
     """The zoo's tests; each browser's module subclasses it (``class TestZooChromium``),
     sets ``CASES`` (the widget x flow pairs that browser can play), and provides the fixtures
-    ``zoo`` (a ZooRun) and ``check_cloaked`` (original, upload)."""
+    ``zoo`` (a ZooRun) and ``face_shift``."""
 
     CASES: list[tuple[str, str]] = CASES
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def check_cloaked(cls, face_shift: FaceShift) -> CheckCloaked:
+        """(original, upload) -> metrics: test_chromium.assert_cloaked, for both browsers."""
+        from test_chromium import assert_cloaked
+
+        def check(original: bytes, upload: Upload) -> dict[str, Any]:
+            return assert_cloaked(original, upload, face_shift)
+
+        return check
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if {"widget", "flow"} <= set(metafunc.fixturenames):
