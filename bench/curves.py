@@ -171,7 +171,7 @@ def cached(results: Path, point: str, held: str) -> dict | None:
         return None
     if point in NEEDS_GEOMETRY and not doc.get("geometry_keys"):
         return None
-    if "ensemble" in doc and tuple(doc["ensemble"]) != ensemble_for(point, held):
+    if tuple(doc.get("ensemble", ())) != ensemble_for(point, held):
         return None
     return doc
 

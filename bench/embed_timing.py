@@ -20,14 +20,9 @@ from collections.abc import Callable
 
 import torch
 
+from cloaker.evaluation.metrics import device_of
 from cloaker.evaluation.timing import sync
 from cloaker.models.base import Extractor
-
-
-def _device_of(extractor: Extractor) -> torch.device:
-    for tensor in (*extractor.parameters(), *extractor.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def _median_seconds(
@@ -57,7 +52,7 @@ def bench_forward_backward(
     summed, under ``"forward_cpu"`` and ``"forward_backward_cpu"``: on a shared machine
     the CPU time is the steadier figure.
     """
-    device = _device_of(extractor)
+    device = device_of(extractor)
     gen = torch.Generator().manual_seed(seed)
     crops = torch.rand(batch, 3, extractor.size, extractor.size, generator=gen).to(device)
 
@@ -108,7 +103,7 @@ def main() -> None:
             fb, fbc = r["forward_backward"], r["forward_backward_cpu"]
             fb_text = "n/a" if fb is None or fbc is None else f"{fb * 1e3:.1f} ({fbc * 1e3:.1f})"
             print(
-                f"{name:22s} {_device_of(extractor)!s:6s} batch {batch:2d}, ms/face wall "
+                f"{name:22s} {device_of(extractor)!s:6s} batch {batch:2d}, ms/face wall "
                 f"(CPU): forward {r['forward'] * 1e3:.1f} ({r['forward_cpu'] * 1e3:.1f}), "
                 f"forward+backward {fb_text}"
             )

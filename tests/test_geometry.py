@@ -187,13 +187,23 @@ def test_region_covers_loose_views_and_reaches_into_the_context() -> None:
     crops = {
         "m": (112, np.array([[38.3, 51.7], [73.5, 51.5], [56, 71.7], [41.5, 92.4], [70.7, 92.2]]))
     }
-    plain = plan_region((1000, 1000), lm, box, crops)
-    assert np.array_equal(plain.outer, plain.boxes)
-    assert np.array_equal(plain.budget_boxes, plain.boxes)
     half = 120 * VIEW_COVER / 2  # the squared box grown for the loosest view
+    aligned = plan_region((1000, 1000), lm, box, crops)
+    assert np.array_equal(aligned.outer, aligned.boxes)
+    assert np.array_equal(aligned.budget_boxes, aligned.boxes)
+    # Without box views, no work is spent on pixels only those views would read.
+    assert aligned.y0 > 360 - half and aligned.y1 < 360 + half
+    plain = plan_region((1000, 1000), lm, box, crops, views=True)
+    assert np.array_equal(
+        plain.boxes, aligned.boxes - [plain.x0 - aligned.x0, plain.y0 - aligned.y0] * 2
+    )
     assert plain.x0 <= 450 - half and plain.x1 >= 450 + half
     assert plain.y0 <= 360 - half and plain.y1 >= 360 + half
-    wide = plan_region((1000, 1000), lm, box, crops, context=0.3)
+    for views in (False, True):  # the context is inside the ROI either way
+        wide = plan_region((1000, 1000), lm, box, crops, context=0.3, views=views)
+        ox0, oy0, ox1, oy1 = wide.outer[0]
+        assert (ox1 - ox0) == pytest.approx(160, abs=1)
+        assert (oy1 - oy0) == pytest.approx(192, abs=1)
     (ox0, oy0, ox1, oy1), (ix0, iy0, ix1, iy1) = wide.outer[0], wide.boxes[0]
     assert ox0 < ix0 and oy0 < iy0 and ox1 > ix1 and oy1 > iy1
     assert (ox1 - ox0) == pytest.approx(160, abs=1) and (oy1 - oy0) == pytest.approx(192, abs=1)

@@ -70,7 +70,7 @@ def run_list(args: argparse.Namespace) -> int:
     width = max(len(row.name) for row in rows)
     for row in rows:
         print(
-            f"{row.name:<{width}}  {row.role:<8}  {row.status:<7}  "
+            f"{row.name:<{width}}  {row.role:<9}  {row.status:<7}  "
             f"{row.size / 1e6:6.1f} MB  {row.licence}"
         )
         print(f"{'':<{width}}  source: {row.source}")

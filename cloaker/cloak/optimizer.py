@@ -68,8 +68,8 @@ def face_dssim(
     large face's cloak as smooth shading and lets visible blotches through; a luminance-only
     budget lets the optimizer recolour eyes and lips. Resolution-independent: the same
     number at working and at native resolution.
-    ``base_crops``: ``face_crops(base, boxes)``, when the optimizer has it already (``base``
-    does not change between steps; resizing it again cost 6% of a step).
+    ``base_crops``: ``face_crops(base, boxes)``, when the caller has it already (the
+    optimizer's ``base`` does not change between steps, so it is resized once).
     """
     ref = face_crops(base, boxes) if base_crops is None else base_crops
     out = []

@@ -145,7 +145,9 @@ def cloak_faces(
         )
     landmarks = np.stack([f.landmarks for f in faces])
     crops = {n: (e.size, np.asarray(e.template, np.float64)) for n, e in extractors.items()}
-    region = plan_region(rgb.shape[:2], landmarks, boxes, crops, context=max(GROW, mode.context))
+    region = plan_region(
+        rgb.shape[:2], landmarks, boxes, crops, context=mode.context, views=mode.geometry > 0
+    )
     roi = to_tensor(rgb[region.y0 : region.y1, region.x0 : region.x1])
     base = (
         F.interpolate(

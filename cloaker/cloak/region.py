@@ -21,9 +21,10 @@ PAD = 8
 # The cloak is confined to the face box grown by this fraction on each side (forehead, jaw
 # line): everything it changes lies inside the region whose visibility is budgeted.
 GROW = 0.12
-# The ROI also holds the detector box squared and grown this much: the loosest box crop a
-# recognizer may take (``cloaker.cloak.eot.BOX_GROW``, plus its random shift), so that such
-# views of the face see real pixels, not the ROI's replicated border.
+# When the optimizer takes detector-box views, the ROI also holds the detector box squared
+# and grown this much: the loosest box crop a recognizer may take
+# (``cloaker.cloak.eot.BOX_GROW``, plus its random shift), so that such views of the face see
+# real pixels, not the ROI's replicated border. Modes without them skip it (13% of low's time).
 VIEW_COVER = 1.75
 
 
@@ -78,18 +79,22 @@ def plan_region(
     boxes: np.ndarray,
     crops: dict[str, tuple[int, np.ndarray]],
     context: float = GROW,
+    views: bool = False,
 ) -> Region:
     """Plan the ROI for faces with ``landmarks`` (F, 5, 2) and ``boxes`` (F, 4) in a native
     image of ``image_hw``; ``crops`` maps extractor name -> (crop size, (5, 2) template);
     ``context``: how far the cloak may reach beyond each box, per side, as a fraction of
-    the box (at least ``GROW``)."""
+    the box (``GROW`` at least); ``views``: the optimizer also takes detector-box views,
+    so the ROI holds the loosest of them (``VIEW_COVER``)."""
     h, w = image_hw
     native = {name: crop_matrices(landmarks, tmpl) for name, (_, tmpl) in crops.items()}
     bx = np.asarray(boxes, np.float64).reshape(-1, 4)
-    side = np.maximum(bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1]) * VIEW_COVER / 2
-    centre = (bx[:, :2] + bx[:, 2:]) / 2
-    cover = np.concatenate([centre - side[:, None], centre + side[:, None]], 1)
-    pts = [bx.reshape(-1, 2), cover.reshape(-1, 2)]
+    context = max(context, GROW)
+    pts = [bx.reshape(-1, 2), _grow(bx, context).reshape(-1, 2)]
+    if views:
+        side = np.maximum(bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1]) * VIEW_COVER / 2
+        centre = (bx[:, :2] + bx[:, 2:]) / 2
+        pts.append(np.concatenate([centre - side[:, None], centre + side[:, None]]))
     scale = 0.0
     for name, mats in native.items():
         size = crops[name][0]
@@ -113,21 +118,20 @@ def plan_region(
         name: np.stack([(np.vstack([m, [0, 0, 1.0]]) @ from_work)[:2] for m in mats])
         for name, mats in native.items()
     }
-    corners = np.asarray(boxes, np.float64).reshape(-1, 2)
-    faces = (corners @ to_work[:2, :2].T + to_work[:2, 2]).reshape(-1, 4)
+    faces = (bx.reshape(-1, 2) @ to_work[:2, :2].T + to_work[:2, 2]).reshape(-1, 4)
 
-    def grown(k: float) -> np.ndarray:
-        b = bx.copy()
-        gw = (b[:, 2] - b[:, 0]) * k
-        gh = (b[:, 3] - b[:, 1]) * k
-        b += np.stack([-gw, -gh, gw, gh], 1)
-        b[:, [0, 2]] -= x0
-        b[:, [1, 3]] -= y0
-        b = np.round(b).astype(int)
+    def in_roi(b: np.ndarray) -> np.ndarray:
+        b = np.round(b - [x0, y0, x0, y0]).astype(int)
         b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, x1 - x0)
         b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, y1 - y0)
         return b
 
-    inner = grown(GROW)
-    outer = grown(context) if context > GROW else inner
+    inner = in_roi(_grow(bx, GROW))
+    outer = in_roi(_grow(bx, context)) if context > GROW else inner
     return Region(x0, y0, x1, y1, scale, (wh, ww), work, inner, faces, outer)
+
+
+def _grow(boxes: np.ndarray, k: float) -> np.ndarray:
+    """(F, 4) boxes grown by ``k`` of their width / height on each side."""
+    g = (boxes[:, 2:] - boxes[:, :2]) * k
+    return boxes + np.concatenate([-g, g], 1)

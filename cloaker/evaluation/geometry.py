@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from cloaker.align import box_matrices, crop_matrices, to_tensor, warp
+from cloaker.evaluation.metrics import device_of
 from cloaker.models.base import Extractor
 
 
@@ -74,9 +75,7 @@ def embed(
     geometry: Geometry,
 ) -> np.ndarray:
     """(F, D) normalised embeddings of the faces in ``rgb`` (H, W, 3) uint8, no gradients."""
-    device = next((t.device for t in extractor.parameters()), None)
-    if device is None:
-        device = next((t.device for t in extractor.buffers()), torch.device("cpu"))
+    device = device_of(extractor)
     lm = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
     bx = np.asarray(boxes, np.float64).reshape(-1, 4)
     with torch.no_grad():

@@ -97,7 +97,7 @@ def embed_faces(extractor: Extractor, rgb: np.ndarray, landmarks: np.ndarray) ->
     gradients."""
     _check_rgb(rgb)
     lm = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
-    device = _device_of(extractor)
+    device = device_of(extractor)
     mats = crop_matrices(lm, np.asarray(extractor.template, np.float64))
     with torch.no_grad():
         crops = warp(to_tensor(rgb, device), mats, extractor.size)
@@ -146,7 +146,8 @@ def compare(reference: np.ndarray, embedding: np.ndarray, threshold: float) -> M
     )
 
 
-def _device_of(extractor: Extractor) -> torch.device:
+def device_of(extractor: Extractor) -> torch.device:
+    """Where the extractor's weights live (graph extractors hold buffers only)."""
     for tensor in (*extractor.parameters(), *extractor.buffers()):
         return tensor.device
     return torch.device("cpu")

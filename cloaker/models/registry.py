@@ -29,7 +29,9 @@ class Artifact:
     licence: str
     input_size: int
     normalization: str
-    role: str  # "ensemble" (differentiable surrogate) or "eval" (held out)
+    # "ensemble" (a default surrogate: the installer fetches it), "eval" (held out) or
+    # "candidate" (a surrogate loadable by name, fetched only on request)
+    role: str
     description: str
 
 
@@ -110,7 +112,7 @@ ARTIFACTS: dict[str, Artifact] = {
             "purposes only",
             input_size=112,
             normalization="(RGB*255 - 127.5) / 127.5",
-            role="ensemble",
+            role="candidate",
             description="InsightFace MobileFaceNet, ArcFace loss, WebFace600K "
             "(512-D, match if L2 < 1.15)",
         ),
