@@ -91,6 +91,8 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+loose": replace(MID, name="mid+loose", geometry=0.5, context=0.3, loose=0.4),
     "mid+arc+loose": replace(MID, name="mid+arc+loose", geometry=0.5, context=0.3, loose=0.4),
     "mid+arc-dlib": replace(MID, name="mid+arc-dlib", geometry=0.5, context=0.3),
+    "mid+bal": replace(MID, name="mid+bal", geometry=0.5, context=0.3, balance=True),
+    "mid+ring": replace(MID, name="mid+ring", geometry=0.5, context=0.3, ring=True),
 }
 # Points whose ensemble is not simply "the other three": surrogates added to every leg (never
 # held out, so never judged) and surrogates dropped.
@@ -401,6 +403,8 @@ def describe(mode: Mode | FawkesMode) -> str:
         "subset": f"{mode.subset} surrogates per step",
         "context": f"cloak reaches {mode.context} of the box beyond it",
         "loose": f"{mode.loose:.0%} of box views moved to the 1.6x growth",
+        "balance": "surrogate gradients balanced",
+        "ring": "context ring projected apart",
     }
     for key in params(mode):
         if key in extras:

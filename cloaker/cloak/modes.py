@@ -41,6 +41,12 @@ class Mode:
     ears and neck; the DSSIM budget then holds on that larger region too.
     loose: of the box-crop views, the share moved to the loosest growth (1.6x), where the
     face is smallest in the crop and protection is lowest (0 = growths drawn evenly).
+    balance: every surrogate's gradient is scaled to the same norm before they are summed
+    (their raw norms differ up to tenfold, so the loudest surrogate otherwise sets the
+    direction and the cloak fits it rather than what the models share).
+    ring: with ``context``, the ring around the face region is projected onto its budget on
+    its own, so it is not shrunk with the face region whenever the face region alone is
+    over budget (the face region binds; the ring otherwise ends about a quarter under).
     """
 
     name: str
@@ -60,6 +66,8 @@ class Mode:
     subset: int = 0
     context: float = 0.0
     loose: float = 0.0
+    balance: bool = False
+    ring: bool = False
 
 
 # Chosen from the leave-one-model-out curves (bench/curves.py; BENCHMARKS.md has the table

@@ -12,6 +12,7 @@ Algorithm (per photo, all faces in one batch per model):
       loss += lam * sum_faces relu(DSSIM_face(x, x') - budget)
       Adam step on delta; clip delta to [-linf, linf]; rescale it so every face box is
       within the DSSIM budget (projection)
+      (``mode.balance``: each model's gradient is scaled to the models' mean norm first)
       lam doubles while any face is over budget and halves otherwise (as Fawkes adapts c)
       stop early once every face is past ``target * threshold`` in every model and within
       budget
@@ -152,6 +153,27 @@ def _fit(a: int, b: int, n: int, k: int = 11) -> tuple[int, int]:
     return a, min(n, a + k)
 
 
+def _project_apart(
+    delta: torch.Tensor,
+    base: torch.Tensor,
+    shape: Callable[[torch.Tensor], torch.Tensor],
+    mask: torch.Tensor,
+    inner: torch.Tensor,
+    budget: np.ndarray,
+    base_crops: list[torch.Tensor],
+    dssim: float,
+) -> None:
+    """The projection of ``optimize`` with the context ring apart: the face regions (the
+    first half of ``budget``, weight ``inner``) are rescaled onto the budget first, then the
+    ring alone if the outer regions (the second half) are still over. In place."""
+    n = len(budget) // 2
+    for part, sl in ((inner, slice(0, n)), (1 - inner, slice(n, None))):
+        now = face_dssim(base, (base + shape(delta) * mask).clamp(0, 1), budget, base_crops)
+        worst = float((now[sl] / dssim).max())
+        if worst > 1:
+            delta.mul_(1 - part * (1 - 0.98 / worst**0.5))
+
+
 def optimize(
     base: torch.Tensor,
     region: Region,
@@ -190,6 +212,9 @@ def optimize(
             for n, e in extractors.items()
         }
     mask = box_mask(spread, tuple(base.shape[-2:])).to(base.device, base.dtype)
+    # The face region's share of the cloak (1 inside it), for projecting the ring apart.
+    ring = mode.ring and len(budget) > len(boxes)
+    inner = box_mask(boxes, tuple(base.shape[-2:])).to(base.device, base.dtype) if ring else None
     with torch.no_grad():
         base_crops = face_crops(base, budget)
     if mode.texture:
@@ -208,7 +233,10 @@ def optimize(
         if cancel is not None and cancel.is_set():
             raise CancelledError("cancelled")
         x = (base + shape(delta) * mask).clamp(0, 1)
-        loss = x.new_zeros(())
+        # With balance, the models see a detached copy and each one's gradient on it is
+        # taken apart, rescaled and summed before it flows back to delta.
+        xv = x.detach().requires_grad_() if mode.balance else x
+        per_model: list[torch.Tensor] = []
         names = list(extractors)
         if mode.subset and mode.subset < len(names):
             names = list(rng.choice(names, mode.subset, replace=False))
@@ -221,10 +249,10 @@ def optimize(
                     k = len(presets[name]) - 2 + k % 2  # the loosest growth, level or turned
                 mats = presets[name][k]
                 ref = clean_box[name][k]
-                crops = random_transform(box_crops(x, mats, ext.size, rng), rng)
+                crops = random_transform(box_crops(xv, mats, ext.size, rng), rng)
             else:
                 mats = jitter_matrices(region.matrices[name], ext.size, rng)
-                crops = random_transform(warp(x, mats, ext.size), rng)
+                crops = random_transform(warp(xv, mats, ext.size), rng)
             if mode.noise:
                 crops = crops + mode.noise * torch.randn_like(crops)
             if mode.feature:
@@ -234,24 +262,36 @@ def optimize(
                 with torch.no_grad():
                     _, mid0 = ext.embed_with_middle(warp(base, mats, ext.size))
                 sim = F.cosine_similarity(mid.flatten(1), mid0.flatten(1), dim=1)
-                loss = loss + mode.feature * sim.mean()
+                model_loss = mode.feature * sim.mean()
             elif mode.dropout:
+                model_loss = x.new_zeros(())
                 with ext.middle_dropout(mode.dropout):
                     emb = ext.embed(crops)
             else:
+                model_loss = x.new_zeros(())
                 emb = ext.embed(crops)
             cos = (emb * ref).sum(1)
             if mode.hinge:
                 # cos <-> distance on unit vectors: d^2 = 2 - 2 cos.
                 cos_target = 1 - (mode.target * ext.threshold) ** 2 / 2
                 cos = torch.relu(cos - cos_target)
-            loss = loss + cos.mean()
+            per_model.append(model_loss + cos.mean())
             dist = (emb - ref).norm(dim=1).detach()
             report.distances[name] = dist.tolist()
             beyond[name] = bool((dist > mode.target * ext.threshold).all())
         # Every surrogate past its target when last seen (with a subset per step, some
         # were seen a step or two ago).
         past = len(beyond) == len(extractors) and all(beyond.values())
+        if mode.balance:
+            grads = [torch.autograd.grad(m, xv)[0] for m in per_model]
+            norms = torch.stack([g.norm() for g in grads])
+            level = norms.mean()
+            g = sum(gi * (level / n.clamp_min(1e-12)) for gi, n in zip(grads, norms, strict=True))
+            loss = (x * g).sum()  # its gradient on delta is the balanced one
+        else:
+            loss = x.new_zeros(())
+            for m in per_model:
+                loss = loss + m
         ds = face_dssim(base, x, budget, base_crops)
         over = ds - mode.dssim
         loss = loss + lam * torch.relu(over).sum() * 100
@@ -266,10 +306,13 @@ def optimize(
             # perturbation's amplitude, so a square-root rescale lands near the budget.
             # (A penalty alone oscillates and wastes steps; the projection lets the L-inf cap
             # stay loose so that SSIM, which tolerates change in texture, shapes the cloak.)
-            now = face_dssim(base, (base + shape(delta) * mask).clamp(0, 1), budget, base_crops)
-            worst = float((now / mode.dssim).max())
-            if worst > 1:
-                delta.mul_(0.98 / worst**0.5)
+            if inner is not None:
+                _project_apart(delta, base, shape, mask, inner, budget, base_crops, mode.dssim)
+            else:
+                now = face_dssim(base, (base + shape(delta) * mask).clamp(0, 1), budget, base_crops)
+                worst = float((now / mode.dssim).max())
+                if worst > 1:
+                    delta.mul_(0.98 / worst**0.5)
         within = bool((over <= 0).all())
         lam = min(lam * 2, 1e4) if not within else max(lam / 2, 1e-2)
         report.steps = step + 1
