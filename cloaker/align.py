@@ -113,16 +113,25 @@ def warp(image: torch.Tensor, matrices: np.ndarray, size: int) -> torch.Tensor:
         src, mm, hw = image, m, (h, w)
         scale = transform_scale(m)
         if scale < 0.75:
-            # Downscale so the face is about 1.5x the crop resolution, then sample.
+            # Downscale so the face is about 1.5x the crop resolution, then sample. Only
+            # the crop's footprint is downscaled (with a margin for the filter): the image
+            # is often a region several times larger than one crop.
             f = min(1.0, scale * 1.5)
-            nh, nw = max(1, round(h * f)), max(1, round(w * f))
+            x0, y0, x1, y1 = _footprint(m, size, (h, w), margin=2 / f + 2)
+            sh, sw = h, w
+            if (x1 - x0) * (y1 - y0) < 0.8 * h * w:
+                src = image[..., y0:y1, x0:x1]
+                mm = m.copy()
+                mm[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
+                sh, sw = y1 - y0, x1 - x0
+            nh, nw = max(1, round(sh * f)), max(1, round(sw * f))
             src = F.interpolate(
-                image, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False
+                src, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False
             )
-            # Pixel centres map as x' = (x + 0.5) * nw / w - 0.5.
-            fx, fy = nw / w, nh / h
+            # Pixel centres map as x' = (x + 0.5) * nw / sw - 0.5.
+            fx, fy = nw / sw, nh / sh
             pre = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1.0]])
-            mm = (np.vstack([m, [0, 0, 1.0]]) @ np.linalg.inv(pre))[:2]
+            mm = (np.vstack([mm, [0, 0, 1.0]]) @ np.linalg.inv(pre))[:2]
             hw = (nh, nw)
         theta = torch.tensor(_theta(mm, hw, size), dtype=image.dtype, device=image.device)
         grid = F.affine_grid(theta[None], [1, 3, size, size], align_corners=False)
@@ -132,6 +141,23 @@ def warp(image: torch.Tensor, matrices: np.ndarray, size: int) -> torch.Tensor:
     if not crops:
         return image.new_zeros((0, 3, size, size))
     return torch.cat(crops)
+
+
+def _footprint(
+    m: np.ndarray, size: int, hw: tuple[int, int], margin: float
+) -> tuple[int, int, int, int]:
+    """The pixels a (2, 3) image-to-crop transform reads for a ``size`` crop: its corners
+    mapped back into the image, grown by ``margin`` px and clipped to ``hw``; x0, y0, x1, y1
+    (exclusive)."""
+    inv = np.linalg.inv(np.vstack([m, [0, 0, 1.0]]))[:2]
+    c = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]])
+    pts = c @ inv[:, :2].T + inv[:, 2]
+    h, w = hw
+    x0 = int(np.clip(np.floor(pts[:, 0].min() - margin), 0, w - 1))
+    y0 = int(np.clip(np.floor(pts[:, 1].min() - margin), 0, h - 1))
+    x1 = int(np.clip(np.ceil(pts[:, 0].max() + margin) + 1, x0 + 1, w))
+    y1 = int(np.clip(np.ceil(pts[:, 1].max() + margin) + 1, y0 + 1, h))
+    return x0, y0, x1, y1
 
 
 def to_tensor(rgb: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

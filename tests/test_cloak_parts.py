@@ -1,12 +1,15 @@
-"""Small parts of the optimizer that need no model: gradient smoothing and mode lookup."""
+"""Small parts of the optimizer that need no model: gradient smoothing, mode lookup and the
+surrogates' worker threads."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 import torch
 
 from cloaker.cloak.modes import FAWKES_MODES, MODE_NAMES, MODES, FawkesMode, resolve_mode
-from cloaker.cloak.optimizer import limit_chroma
+from cloaker.cloak.optimizer import limit_chroma, run_surrogates, smooth
 from cloaker.cloak.ssim import gaussian_blur, luminance
 
 
@@ -41,3 +44,64 @@ def test_resolve_mode_takes_names_and_objects() -> None:
     assert set(MODE_NAMES) == {"low", "mid", "high", "fawkes-low", "fawkes", "fawkes-high"}
     with pytest.raises(ValueError, match=r"unknown mode .ultra.*fawkes-low"):
         resolve_mode("ultra")
+
+
+def test_wide_smoothing_at_half_resolution_matches_the_full_blur_on_smooth_fields() -> None:
+    flat = torch.full((1, 3, 61, 64), -0.5)
+    assert torch.allclose(smooth(flat, 6.0), flat, atol=1e-6)
+    yy, xx = torch.meshgrid(torch.arange(121.0), torch.arange(130.0), indexing="ij")
+    field = torch.sin(xx / 9) * torch.cos(yy / 13)  # detail coarser than the blur
+    field = field.expand(1, 3, -1, -1).contiguous()
+    want, got = gaussian_blur(field, 6.0), smooth(field, 6.0)
+    assert got.shape == field.shape
+    inner = (slice(None), slice(None), slice(20, -20), slice(20, -20))  # borders replicate
+    assert (got - want)[inner].abs().max() < 0.02 * want[inner].abs().max()
+    small = torch.randn(1, 1, 30, 30, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(smooth(small, 2.0), gaussian_blur(small, 2.0))  # narrow: full res
+
+
+def test_surrogates_run_side_by_side_on_a_multi_threaded_cpu_in_order() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen: dict[str, tuple[str, int]] = {}
+
+        def fn(name: str) -> str:
+            seen[name] = (threading.current_thread().name, torch.get_num_threads())
+            return name.upper()
+
+        names = ["facenet_keras", "dlib_resnet", "sface"]
+        assert run_surrogates(names, fn, torch.device("cpu")) == [
+            "FACENET_KERAS",
+            "DLIB_RESNET",
+            "SFACE",
+        ]
+        assert all(t.startswith("cloaker-surrogate") for t, _ in seen.values())
+        assert {n for _, n in seen.values()} == {1}  # two workers share the two threads
+        assert torch.get_num_threads() == 2  # given back
+        seen.clear()
+        assert run_surrogates(names, fn, torch.device("cpu"), allowed=False)[2] == "SFACE"
+        assert {t for t, _ in seen.values()} == {threading.current_thread().name}
+        torch.set_num_threads(1)
+        seen.clear()
+        run_surrogates(names, fn, torch.device("cpu"))
+        assert {t for t, _ in seen.values()} == {threading.current_thread().name}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_failing_surrogate_fails_the_step_and_gives_the_threads_back() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+
+        def fn(name: str) -> int:
+            if name == "b":
+                raise RuntimeError("boom in b")
+            return 1
+
+        with pytest.raises(RuntimeError, match="boom in b"):
+            run_surrogates(["a", "b", "c"], fn, torch.device("cpu"))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
