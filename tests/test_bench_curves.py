@@ -59,15 +59,16 @@ def test_report_interpolates_fawkes_at_our_ssim_and_draws(curves, tmp_path: Path
     results.mkdir()
     # ours: low at SSIM 0.98 protects 1/4 on every leg, mid at 0.96 protects 3/4 (2/4 on
     # one leg); Fawkes: 0/4 at 0.99 and 1/4 at 0.95 -> at 0.96 it interpolates to 18.75%.
+    mid = next(p for p in curves.POINTS if curves.shipped_name(p) == "mid")  # the shipped mid
     legs = {
         "t0.012": (1, [0.98]),
-        "mid+geo+ctx": (3, [0.96]),
+        mid: (3, [0.96]),
         "fawkes-low": (0, [0.99]),
         "fawkes": (1, [0.95]),
     }
     for point, (prot, ssims) in legs.items():
         for held in curves.MODELS:
-            n = 2 if (point == "mid+geo+ctx" and held == "sface") else prot
+            n = 2 if (point == mid and held == "sface") else prot
             doc = _leg(curves, point, held, n, ssims)
             (results / f"{point}__{held}.json").write_text(json.dumps(doc))
     # A leg computed with other parameters is stale and must not count.
@@ -85,10 +86,10 @@ def test_report_interpolates_fawkes_at_our_ssim_and_draws(curves, tmp_path: Path
     )
     text = curves.report(args)
     assert set(curves.load(results)) == set(legs)
-    assert "| cloaker | mid+geo+ctx | mid |" in text and "0.9600 (0.9600)" in text
+    assert f"| cloaker | {mid} | mid |" in text and "0.9600 (0.9600)" in text
     assert "69%, 50%" in text  # mid: mean of 75, 75, 50, 75; worst 50
     assert "44%, 25% (box1.3)" in text  # mid's worst geometry: 50, 50, 25, 50
-    assert "| mid+geo+ctx | mid | 69% | 69% | 44% |" in text  # per-geometry table
+    assert f"| {mid} | mid | 69% | 69% | 44% |" in text  # per-geometry table
     assert "| fawkes | fawkes-low | fawkes-low |" in text
     mid_line = next(line for line in text.splitlines() if line.startswith("- **mid**"))
     assert "after JPEG q85: 69% (11/16); Fawkes interpolated at that SSIM: 19%; 3.7x" in mid_line
