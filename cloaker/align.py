@@ -143,15 +143,20 @@ def warp(image: torch.Tensor, matrices: np.ndarray, size: int) -> torch.Tensor:
     return torch.cat(crops)
 
 
+def crop_corners(m: np.ndarray, size: int) -> np.ndarray:
+    """The four corners (pixel edges) of a ``size`` crop cut by the (2, 3) image-to-crop
+    transform ``m``, in image coordinates: (4, 2)."""
+    inv = np.linalg.inv(np.vstack([m, [0, 0, 1.0]]))[:2]
+    c = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]])
+    return c @ inv[:, :2].T + inv[:, 2]
+
+
 def _footprint(
     m: np.ndarray, size: int, hw: tuple[int, int], margin: float
 ) -> tuple[int, int, int, int]:
     """The pixels a (2, 3) image-to-crop transform reads for a ``size`` crop: its corners
-    mapped back into the image, grown by ``margin`` px and clipped to ``hw``; x0, y0, x1, y1
-    (exclusive)."""
-    inv = np.linalg.inv(np.vstack([m, [0, 0, 1.0]]))[:2]
-    c = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]])
-    pts = c @ inv[:, :2].T + inv[:, 2]
+    grown by ``margin`` px and clipped to ``hw``; x0, y0, x1, y1 (exclusive)."""
+    pts = crop_corners(m, size)
     h, w = hw
     x0 = int(np.clip(np.floor(pts[:, 0].min() - margin), 0, w - 1))
     y0 = int(np.clip(np.floor(pts[:, 1].min() - margin), 0, h - 1))

@@ -79,6 +79,18 @@ def test_surrogates_run_side_by_side_on_a_multi_threaded_cpu_in_order() -> None:
         assert all(t.startswith("cloaker-surrogate") for t, _ in seen.values())
         assert {n for _, n in seen.values()} == {1}  # two workers share the two threads
         assert torch.get_num_threads() == 2  # given back
+        # The costliest are handed out first: with two workers the cheapest starts last.
+        started: list[str] = []
+        lock = threading.Lock()
+
+        def record(name: str) -> str:
+            with lock:
+                started.append(name)
+            return name
+
+        costs = {"facenet_keras": 1.0, "dlib_resnet": 3.0, "sface": 2.0}
+        got = run_surrogates(names, record, torch.device("cpu"), cost=costs.__getitem__)
+        assert got == names and started[-1] == "facenet_keras"
         seen.clear()
         assert run_surrogates(names, fn, torch.device("cpu"), allowed=False)[2] == "SFACE"
         assert {t for t, _ in seen.values()} == {threading.current_thread().name}

@@ -30,17 +30,20 @@ def model_file(name: str) -> Path:
     return ROOT / ".models" / ARTIFACTS[name].filename
 
 
-def largest_faces(faces_dir: Path) -> Iterator[tuple[str, np.ndarray, Face]]:
-    """(identity, RGB photo, its largest face) for every photo in which the project's
-    detector finds a face; the others are printed and skipped."""
+def largest_faces(
+    faces_dir: Path, pattern: str = "*/*"
+) -> Iterator[tuple[str, Path, np.ndarray, Face]]:
+    """(identity, photo path, RGB photo, its largest face) for every photo under
+    ``<faces_dir>/people`` matching ``pattern`` in which the project's detector finds a
+    face; the others are printed and skipped."""
     detector = FaceDetector(device="cpu")
-    for path in sorted((faces_dir / "people").glob("*/*")):
+    for path in sorted((faces_dir / "people").glob(pattern)):
         rgb = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
         faces = detector.detect(rgb)
         if not faces:
             print(f"no face: {path}")
             continue
-        yield path.parent.name, rgb, max(faces, key=lambda f: f.size)
+        yield path.parent.name, path, rgb, max(faces, key=lambda f: f.size)
 
 
 def pair_stats(emb: torch.Tensor, ids: list[str], fixed: tuple[float, ...]) -> dict[str, object]:
@@ -146,7 +149,7 @@ def measure_rgb_bgr(
     template = np.array(model.template)
     ids: list[str] = []
     crops: list[torch.Tensor] = []
-    for identity, rgb, face in largest_faces(args.faces):
+    for identity, _, rgb, face in largest_faces(args.faces):
         ids.append(identity)
         m = crop_matrices(face.landmarks[None], template)
         crops.append(warp(to_tensor(rgb), m, model.size))

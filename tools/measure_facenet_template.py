@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from measure_common import largest_faces
 from PIL import Image, ImageOps
 
 from cloaker.align import crop_matrices, to_tensor, warp
-from cloaker.detect import FaceDetector
 from cloaker.models.facenet import FaceNet, load_facenet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,18 +67,10 @@ def load_faces(
                 data["ids"], data["paths"], data["boxes"], data["landmarks"], strict=True
             )
         ]
-    detector = FaceDetector(device="cpu")
-    faces = []
-    for path in sorted((faces_dir / "people").glob("*/*.jpg")):
-        rgb = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
-        found = detector.detect(rgb)
-        if not found:
-            print(f"no face: {path}")
-            continue
-        face = max(found, key=lambda f: f.size)
-        faces.append(
-            (path.parent.name, path, face.box.astype(np.float64), face.landmarks.astype(np.float64))
-        )
+    faces = [
+        (identity, path, face.box.astype(np.float64), face.landmarks.astype(np.float64))
+        for identity, path, _, face in largest_faces(faces_dir, "*/*.jpg")
+    ]
     if cache is not None:
         np.savez(
             cache,

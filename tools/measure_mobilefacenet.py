@@ -55,7 +55,7 @@ def main() -> None:
 
     ids: list[str] = []
     crops: dict[str, list[torch.Tensor]] = {"arcface": [], "box": [], "box+10%": []}
-    for identity, rgb, face in largest_faces(args.faces):
+    for identity, _, rgb, face in largest_faces(args.faces):
         image = to_tensor(rgb)
         ids.append(identity)
         crops["arcface"].append(warp(image, crop_matrices(face.landmarks[None], template), SIZE))

@@ -206,7 +206,11 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 
 def run_surrogates(
-    names: Sequence[str], fn: Callable[[str], T], device: torch.device, allowed: bool = True
+    names: Sequence[str],
+    fn: Callable[[str], T],
+    device: torch.device,
+    allowed: bool = True,
+    cost: Callable[[str], float] = lambda name: 0.0,
 ) -> list[T]:
     """``fn(name)`` for every surrogate, results in ``names``' order.
 
@@ -214,7 +218,7 @@ def run_surrogates(
     threads, the torch threads shared out among them: a surrogate's forward and backward
     pass at batch 1 keeps two threads only partly busy, so two surrogates at once on one
     thread each take 25% less time than one after the other on two (``bench/parallel.py``).
-    The busiest go first (the largest input), so the pool ends about level."""
+    The costliest (by ``cost``) are handed out first, so the workers end about level."""
     threads = torch.get_num_threads()
     workers = min(len(names), threads) if allowed and device.type == "cpu" else 1
     if workers < 2:
@@ -222,7 +226,7 @@ def run_surrogates(
     pool = _pool(workers)
     torch.set_num_threads(max(1, threads // workers))  # process-wide: every worker's share
     try:
-        futures = {n: pool.submit(fn, n) for n in names}
+        futures = {n: pool.submit(fn, n) for n in sorted(names, key=cost, reverse=True)}
         return [futures[n].result() for n in names]
     finally:
         torch.set_num_threads(threads)
@@ -328,6 +332,10 @@ def optimize(
 
     # Torch's global generator (model noise, dropout) would be drawn in thread order.
     side_by_side = not (mode.noise or mode.dropout)
+
+    def input_size(name: str) -> float:  # a surrogate's cost per view, roughly
+        return float(extractors[name].size)
+
     for step in range(mode.steps):
         if cancel is not None and cancel.is_set():
             raise CancelledError("cancelled")
@@ -339,10 +347,9 @@ def optimize(
         names = list(extractors)
         if mode.subset and mode.subset < len(names):
             names = list(rng.choice(names, mode.subset, replace=False))
-        order = sorted(names, key=lambda n: -extractors[n].size)
-        step_fn = partial(view_grad, xv=xv)
-        done = run_surrogates(order, step_fn, base.device, side_by_side)
-        results = [done[order.index(n)] for n in names]
+        results = run_surrogates(
+            names, partial(view_grad, xv=xv), base.device, side_by_side, cost=input_size
+        )
         grads = []
         for name, (grad, dist) in zip(names, results, strict=True):
             grads.append(grad)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cloaker.align import crop_matrices, transform_scale
+from cloaker.align import crop_corners, crop_matrices, transform_scale
 
 # Working resolution: face detail relative to the largest crop, and a cap on ROI pixels.
 DETAIL = 2.0
@@ -67,12 +67,6 @@ class Region:
         return self.y1 - self.y0, self.x1 - self.x0
 
 
-def _crop_corners_in_image(m: np.ndarray, size: int) -> np.ndarray:
-    inv = np.linalg.inv(np.vstack([m, [0, 0, 1.0]]))[:2]
-    c = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]])
-    return c @ inv[:, :2].T + inv[:, 2]
-
-
 def plan_region(
     image_hw: tuple[int, int],
     landmarks: np.ndarray,
@@ -99,7 +93,7 @@ def plan_region(
     for name, mats in native.items():
         size = crops[name][0]
         for m in mats:
-            pts.append(_crop_corners_in_image(m, size))
+            pts.append(crop_corners(m, size))
             scale = max(scale, DETAIL * transform_scale(m))
     allp = np.concatenate(pts)
     x0 = int(max(0, np.floor(allp[:, 0].min()) - PAD))
