@@ -47,6 +47,13 @@ class Mode:
     ring: with ``context``, the ring around the face region is projected onto its budget on
     its own, so it is not shrunk with the face region whenever the face region alone is
     over budget (the face region binds; the ring otherwise ends about a quarter under).
+    sgm: the skip gradient method, the share of the gradient that a surrogate's residual
+    branches pass back (0 = off, exact gradients; ``cloaker.cloak.sgm``): the gradient leans
+    on the skip connections, which carry what networks of other families share. Pair it
+    with ``balance``: it shrinks the surrogates' gradients unevenly (at 0.5 on a random
+    crop dlib's about 15x, FaceNet's 2x, SFace's, a plain chain of convolutions, not at all).
+    sgm_box: the skip gradient method on the detector-box views only; the aligned views keep
+    their exact gradients.
     """
 
     name: str
@@ -68,6 +75,8 @@ class Mode:
     loose: float = 0.0
     balance: bool = False
     ring: bool = False
+    sgm: float = 0.0
+    sgm_box: bool = False
 
 
 # Chosen from the leave-one-model-out curves (bench/curves.py; BENCHMARKS.md has the table

@@ -11,6 +11,7 @@ Algorithm (per photo, all faces in one batch per model):
                         ``mode.geometry``, EOT(a detector-box crop) with the clean face's
                         embedding through that crop as e0_m
                         g_m = d/dx' mean_faces cos(embed_m(crops), e0_m)
+                        (``mode.sgm``: residual branches pass that share of g_m back)
       g = sum_m g_m (``mode.balance``: each g_m scaled to the models' mean norm first)
       loss = <x', g> + lam * sum_faces relu(DSSIM_face(x, x') - budget)
       Adam step on delta (its gradient Gaussian-smoothed); clip delta to [-linf, linf];
@@ -38,6 +39,7 @@ from cloaker.align import warp
 from cloaker.cloak.eot import box_crops, box_presets, jitter_matrices, random_transform
 from cloaker.cloak.modes import Mode
 from cloaker.cloak.region import Region
+from cloaker.cloak.sgm import skip_gradients
 from cloaker.cloak.ssim import gaussian_blur, luminance, ssim_map
 from cloaker.errors import CancelledError
 from cloaker.models.base import Extractor
@@ -296,7 +298,8 @@ def optimize(
         ``xv`` and each face's embedding distance from its clean reference."""
         ext, r = extractors[name], rngs[name]
         ref = clean[name]
-        if mode.geometry and r.random() < mode.geometry:
+        box = bool(mode.geometry) and r.random() < mode.geometry
+        if box:
             k = int(r.integers(len(presets[name])))
             if mode.loose and r.random() < mode.loose:
                 k = len(presets[name]) - 2 + k % 2  # the loosest growth, level or turned
@@ -319,6 +322,9 @@ def optimize(
             model_loss = mode.feature * sim.mean()
         elif mode.dropout:
             with ext.middle_dropout(mode.dropout):
+                emb = ext.embed(crops)
+        elif mode.sgm and (box or not mode.sgm_box):
+            with skip_gradients(ext, mode.sgm):
                 emb = ext.embed(crops)
         else:
             emb = ext.embed(crops)
