@@ -93,6 +93,22 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+arc-dlib": replace(MID, name="mid+arc-dlib", geometry=0.5, context=0.3),
     "mid+bal": replace(MID, name="mid+bal", geometry=0.5, context=0.3, balance=True),
     "mid+ring": replace(MID, name="mid+ring", geometry=0.5, context=0.3, ring=True),
+    "mid+sgm": replace(
+        MID, name="mid+sgm", geometry=0.5, context=0.3, steps=30, sgm=0.5, balance=True
+    ),
+    "mid+sgm+geo.3": replace(
+        MID, name="mid+sgm+geo.3", geometry=0.3, context=0.3, steps=30, sgm=0.5, balance=True
+    ),
+    "mid+sgm-box": replace(
+        MID,
+        name="mid+sgm-box",
+        geometry=0.5,
+        context=0.3,
+        steps=30,
+        sgm=0.5,
+        sgm_box=True,
+        balance=True,
+    ),
 }
 # Points whose ensemble is not simply "the other three": surrogates added to every leg (never
 # held out, so never judged) and surrogates dropped.
@@ -405,6 +421,8 @@ def describe(mode: Mode | FawkesMode) -> str:
         "loose": f"{mode.loose:.0%} of box views moved to the 1.6x growth",
         "balance": "surrogate gradients balanced",
         "ring": "context ring projected apart",
+        "sgm": f"skip gradient method {mode.sgm}",
+        "sgm_box": "on the box views only",
     }
     for key in params(mode):
         if key in extras:
