@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from typing import Any, BinaryIO, NoReturn
 
 from websockets.exceptions import ConnectionClosed
@@ -142,6 +143,32 @@ def _download(msg: dict[str, Any], payload: bytes, out: FrameWriter) -> None:
         out.write(piece)
 
 
+LINGER_S = 10.0
+
+
+def linger(stdin: BinaryIO, timeout_s: float = LINGER_S) -> None:
+    """After a fatal error frame, keep reading (and dropping) what the browser sends until it
+    closes the port, as the extension does on a fatal error, or ``timeout_s`` pass.
+
+    Exiting at once closes the pipe under a browser that is still writing a request (a photo
+    is several frames): Chrome then reports its own "Error when communicating with the native
+    messaging host" and the page's notice loses our reason."""
+    closed = threading.Event()
+
+    def drain() -> None:
+        try:
+            while stdin.read(1 << 16):
+                pass
+        except (OSError, ValueError):
+            pass  # closed under us: the port is gone either way
+        finally:
+            closed.set()
+
+    threading.Thread(target=drain, name="linger", daemon=True).start()
+    if not closed.wait(timeout_s):
+        log.info("the browser kept the port open %.0f s after a fatal error", timeout_s)
+
+
 def _private_stdout() -> BinaryIO:
     """Take fd 1 for frames only and point fd 1 (and sys.stdout) at stderr, so a stray print
     anywhere in the process can never corrupt the frame stream."""
@@ -159,6 +186,7 @@ def run_host(stdin: BinaryIO, stdout: BinaryIO) -> int:
     except DaemonUnavailableError as exc:
         log.error("daemon unavailable: %s", exc)
         out.write(error(None, "daemon_unavailable", str(exc), fatal=True))
+        linger(stdin)
         return 1
     done = threading.Event()
     outcome: dict[str, str] = {}
@@ -178,16 +206,26 @@ def run_host(stdin: BinaryIO, stdout: BinaryIO) -> int:
             outcome.setdefault("ended", name)
             done.set()
 
-    for name, target, args in (
-        ("stdin", pump_stdin, (stdin, ws, out)),
-        ("socket", pump_socket, (ws, out)),
-    ):
-        threading.Thread(target=run, args=(name, target, *args), name=name, daemon=True).start()
+    threads = {
+        name: threading.Thread(target=run, args=(name, target, *args), name=name, daemon=True)
+        for name, target, args in (
+            ("stdin", pump_stdin, (stdin, ws, out)),
+            ("socket", pump_socket, (ws, out)),
+        )
+    }
+    for thread in threads.values():
+        thread.start()
     done.wait()
     if outcome.get("ended") == "socket" and "stdout" not in outcome:
         reason = outcome.get("lost", "The Cloaker helper closed the connection.")
         log.error("%s", reason)
         out.write(error(None, "daemon_lost", reason, fatal=True))
+        # The stdin pump still reads (it ends at the port's close, or at its next frame, which
+        # it cannot send); once it has ended, the rest is drained here.
+        deadline = time.monotonic() + LINGER_S
+        threads["stdin"].join(LINGER_S)
+        if not threads["stdin"].is_alive():
+            linger(stdin, max(0.0, deadline - time.monotonic()))
         return 1
     ws.close()
     return 0

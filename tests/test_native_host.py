@@ -315,6 +315,11 @@ def test_daemon_killed_mid_job(browser: Browser, daemon: DaemonProcess) -> None:
         pass
     assert_error(msg, "daemon_lost", None)
     assert msg["data"]["fatal"] is True
+    # The host stays until the browser closes the port (the extension does on a fatal error),
+    # so a request still being written never meets a closed pipe.
+    time.sleep(0.5)
+    assert browser.proc.poll() is None
+    browser.close_stdin()
     assert browser.proc.wait(5) == 1
 
 
@@ -351,9 +356,29 @@ def test_daemon_that_never_comes_gives_a_clear_error(_isolated_home: Path) -> No
         msg = b.recv(30)
         assert_error(msg, "daemon_unavailable", None)
         assert msg["data"]["fatal"] is True
+        b.close_stdin()  # as the extension does on a fatal error
         assert b.proc.wait(5) == 1
         b.out.finish()
     del request_id
+
+
+def test_no_daemon_while_a_photo_is_still_being_sent_gives_the_error_not_a_broken_pipe(
+    _isolated_home: Path,
+) -> None:
+    """The browser writes a whole photo (several frames, more than a pipe holds) while the host
+    finds no daemon: the host reads it all, the browser gets the host's own error (not a
+    broken pipe, which Chrome reports as its generic "Error when communicating with the native
+    messaging host"), and the host leaves once the port is closed."""
+    (_isolated_home / "runtime").mkdir(mode=0o700, exist_ok=True)
+    with InstanceLock(_isolated_home / "runtime" / "daemon.lock"):
+        b = Browser(_isolated_home, CLOAKER_HOST_WAIT_S="1")
+        b.upload(os.urandom(3 * UPLOAD_CHUNK + 1000))  # blocks until the host has read it
+        msg = b.recv(30)
+        assert_error(msg, "daemon_unavailable", None)
+        assert msg["data"]["fatal"] is True
+        b.close_stdin()
+        assert b.proc.wait(5) == 1
+        b.out.finish()
 
 
 # --- chunked download of a real photo over 1 MiB -----------------------------------------
