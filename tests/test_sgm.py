@@ -35,11 +35,11 @@ def test_scale_grad_keeps_values_and_scales_the_gradient() -> None:
 
 def test_residual_add_scales_the_operand_computed_later() -> None:
     skip = torch.ones(3, requires_grad=True)
-    branch = torch.ones(3, requires_grad=True)
-    out = residual_add(branch, skip, a_later=True, gamma=0.5)
+    res = torch.ones(3, requires_grad=True)
+    out = residual_add(res, skip, branch=0, gamma=0.5)
     assert torch.equal(out, torch.full((3,), 2.0))
-    gb, gs = torch.autograd.grad(out.sum(), (branch, skip))
-    assert torch.equal(gb, torch.full((3,), 0.5)) and torch.equal(gs, torch.ones(3))
+    gr, gs = torch.autograd.grad(out.sum(), (res, skip))
+    assert torch.equal(gr, torch.full((3,), 0.5)) and torch.equal(gs, torch.ones(3))
 
 
 @pytest.mark.parametrize("name", sorted(RESIDUAL))

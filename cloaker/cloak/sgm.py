@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+from facenet_pytorch.models.inception_resnet_v1 import Block8, Block17, Block35
 from torch import nn
 
 from cloaker.models.dlib_resnet import ResBlock
@@ -25,7 +26,7 @@ def branch_ends(model: nn.Module) -> list[nn.Module]:
     for m in model.modules():
         if isinstance(m, ResBlock):
             ends.append(m.aff2)
-        elif type(m).__name__ in ("Block35", "Block17", "Block8"):
+        elif isinstance(m, Block35 | Block17 | Block8):
             ends.append(m.conv2d)
     return ends
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cloaker.errors import ModelError
-from cloaker.models.grad import residual_add
+from cloaker.models.grad import mark_residual_adds, residual_add
 from cloaker.models.onnx_reader import Node, OnnxModel
 
 RUNTIME_OPS = frozenset(
@@ -133,6 +133,7 @@ class OnnxModule(nn.Module):
         self.steps: list[Step] = []
         self._nbuf = 0
         self._compile(model, fold_bn)
+        mark_residual_adds(self.steps, "Add", self.input_name, lambda r: isinstance(r, tuple))
         # (tensor name, sink): forward hands that tensor to sink (feature-level losses).
         self.tap: tuple[str, Callable[[torch.Tensor], None]] | None = None
         # The gradient share of residual branches at an Add of two activations (1 = exact;
@@ -321,8 +322,7 @@ class OnnxModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         env: dict[str, torch.Tensor] = {self.input_name: x}
-        made: dict[str, int] = {self.input_name: -1}  # the step each activation came from
-        for i, step in enumerate(self.steps):
+        for step in self.steps:
             args = [self._get(env, r) for r in step.inputs]
             k, a = step.kind, step.attrs
             if k == "Conv":
@@ -341,10 +341,8 @@ class OnnxModule(nn.Module):
                     y = F.prelu(args[0], args[1])
                 else:
                     y = torch.where(args[0] >= 0, args[0], args[0] * args[1])
-            elif k == "Add" and self.residual_scale != 1.0 and _activations(step.inputs):
-                a_ref, b_ref = step.inputs
-                later = made[a_ref] > made[b_ref]  # type: ignore[index]
-                y = residual_add(args[0], args[1], later, self.residual_scale)
+            elif k == "Add" and self.residual_scale != 1.0 and "branch" in a:
+                y = residual_add(args[0], args[1], a["branch"], self.residual_scale)
             elif k in _BINARY:
                 y = _BINARY[k](args[0], args[1])
             elif k == "Relu":
@@ -359,12 +357,6 @@ class OnnxModule(nn.Module):
                 # A tap may replace the activation (feature-map dropout), like a forward hook.
                 y = out if (out := self.tap[1](y)) is not None else y
             env[step.output] = y
-            made[step.output] = i
             for name in step.free:
                 env.pop(name, None)
         return env[self.output_name]
-
-
-def _activations(refs: list[object]) -> bool:
-    """Both operands are activations (not constants)."""
-    return len(refs) == 2 and not any(isinstance(r, tuple) for r in refs)

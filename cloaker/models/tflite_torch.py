@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cloaker.errors import ModelError
-from cloaker.models.grad import residual_add
+from cloaker.models.grad import mark_residual_adds, residual_add
 from cloaker.models.tflite_reader import OperatorInfo, TFLiteModel
 
 SUPPORTED_OPS = frozenset(
@@ -233,6 +233,7 @@ class TFLiteModule(nn.Module):
                 raise ModelError(f"tensor {t.index} ({t.name}): only plain float32 is supported")
         compiler = _Compiler(model, fuse_prelu)
         self.steps = compiler.compile()
+        mark_residual_adds(self.steps, "ADD", model.inputs[0], lambda t: t is None)
         # (tensor index, sink): forward hands that tensor to sink (feature-level losses).
         self.tap: tuple[int, Callable[[torch.Tensor], None]] | None = None
         # The gradient share of residual branches at an ADD of two activations (1 = exact;
@@ -270,14 +271,12 @@ class TFLiteModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values: dict[int, torch.Tensor] = {self.input_index: x}
-        made: dict[int, int] = {self.input_index: -1}  # the step each activation came from
-        for i, step in enumerate(self.steps):
+        for step in self.steps:
             kind = step.kind
             if kind in ("ADD", "SUB", "MUL"):
                 lhs, rhs = self._operand(step, 0, values), self._operand(step, 1, values)
-                if kind == "ADD" and self.residual_scale != 1.0 and None not in step.inputs:
-                    later = made[step.inputs[0]] > made[step.inputs[1]]  # type: ignore[index]
-                    y = residual_add(lhs, rhs, later, self.residual_scale)
+                if kind == "ADD" and self.residual_scale != 1.0 and "branch" in step.attrs:
+                    y = residual_add(lhs, rhs, step.attrs["branch"], self.residual_scale)
                 else:
                     y = lhs + rhs if kind == "ADD" else lhs - rhs if kind == "SUB" else lhs * rhs
                 y = _ACTIVATIONS[step.attrs["act"]](y)
@@ -301,7 +300,6 @@ class TFLiteModule(nn.Module):
                 # A tap may replace the activation (feature-map dropout), like a forward hook.
                 y = out if (out := self.tap[1](y)) is not None else y
             values[step.output] = y
-            made[step.output] = i
             for t in step.free:
                 del values[t]
         return values[self.output_index]
