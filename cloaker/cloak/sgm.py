@@ -12,23 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from facenet_pytorch.models.inception_resnet_v1 import Block8, Block17, Block35
 from torch import nn
 
-from cloaker.models.dlib_resnet import ResBlock
+from cloaker.models.base import Extractor
 from cloaker.models.grad import scale_grad
 
 
 def branch_ends(model: nn.Module) -> list[nn.Module]:
-    """The last module of every residual branch in ``model``'s own modules (dlib's ResNet,
-    FaceNet's Inception-ResNet blocks)."""
-    ends: list[nn.Module] = []
-    for m in model.modules():
-        if isinstance(m, ResBlock):
-            ends.append(m.aff2)
-        elif isinstance(m, Block35 | Block17 | Block8):
-            ends.append(m.conv2d)
-    return ends
+    """The last module of every residual branch in ``model``'s extractors (each model names
+    its own: ``Extractor.residual_branch_ends``)."""
+    return [
+        end for m in model.modules() if isinstance(m, Extractor) for end in m.residual_branch_ends()
+    ]
 
 
 def graphs(model: nn.Module) -> list[nn.Module]:

@@ -74,6 +74,12 @@ class Extractor(nn.Module):
         """The module whose output ``embed_with_middle`` returns (subclasses choose)."""
         raise NotImplementedError(f"{self.name} has no middle layer to tap")
 
+    def residual_branch_ends(self) -> list[nn.Module]:
+        """The last module of every residual branch, whose output the skip gradient method
+        scales (``cloaker.cloak.sgm``); none for a plain chain. Replayed graphs scale their
+        residual adds themselves (``residual_scale``)."""
+        return []
+
     @contextlib.contextmanager
     def _tap(self, sink: Sink) -> Iterator[None]:
         handle = self.middle_module().register_forward_hook(lambda _m, _i, out: sink(out))

@@ -214,6 +214,9 @@ class DlibResNet(Extractor):
     def middle_module(self) -> nn.Module:
         return self.blocks[len(self.blocks) // 2]
 
+    def residual_branch_ends(self) -> list[nn.Module]:
+        return [m.aff2 for m in self.modules() if isinstance(m, ResBlock)]
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (SIZE, SIZE):
             raise ValueError(f"dlib_resnet needs {SIZE}x{SIZE} crops, got {tuple(x.shape)}")

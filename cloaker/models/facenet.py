@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import torch
 from facenet_pytorch import InceptionResnetV1
-from facenet_pytorch.models.inception_resnet_v1 import BasicConv2d
+from facenet_pytorch.models.inception_resnet_v1 import BasicConv2d, Block8, Block17, Block35
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -312,6 +312,10 @@ class FaceNet(Extractor):
 
     def middle_module(self) -> nn.Module:
         return self.net.mixed_6a  # the reduction after the first Inception stage (8x8 at 160 px)
+
+    def residual_branch_ends(self) -> list[nn.Module]:
+        # Each Inception-ResNet block adds its branch (conv2d, then scaled) to its input.
+        return [m.conv2d for m in self.net.modules() if isinstance(m, Block35 | Block17 | Block8)]
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, 160, 160) RGB in [0, 1] -> (B, 128) raw (un-normalised) embeddings."""
