@@ -99,6 +99,33 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+sgm+geo.3": replace(
         MID, name="mid+sgm+geo.3", geometry=0.3, context=0.3, steps=30, sgm=0.5, balance=True
     ),
+    "mid+geo+ctx@40": replace(MID, name="mid+geo+ctx@40", geometry=0.5, context=0.3, steps=40),
+    "mid+ti.03": replace(MID, name="mid+ti.03", geometry=0.5, context=0.3, steps=30, smooth=0.03),
+    "mid+sc": replace(MID, name="mid+sc", geometry=0.5, context=0.3, steps=30, smooth_cloak=True),
+    "mid+sc.023": replace(
+        MID, name="mid+sc.023", dssim=0.023, geometry=0.5, context=0.3, steps=30, smooth_cloak=True
+    ),
+    "mid+sc.023c": replace(
+        MID,
+        name="mid+sc.023c",
+        dssim=0.023,
+        chroma=0.2,
+        geometry=0.5,
+        context=0.3,
+        steps=30,
+        smooth_cloak=True,
+    ),
+    "mid+sc.023+loose": replace(
+        MID,
+        name="mid+sc.023+loose",
+        dssim=0.023,
+        geometry=0.5,
+        context=0.3,
+        steps=30,
+        smooth_cloak=True,
+        loose=0.4,
+    ),
+    "high+sc": replace(SMOOTHED["t0.030"], name="high+sc", smooth_cloak=True),
     "mid+sgm-box": replace(
         MID,
         name="mid+sgm-box",
@@ -158,9 +185,19 @@ def params(mode: Mode | FawkesMode) -> dict[str, object]:
     return _norm(type(mode), {k: v for k, v in asdict(mode).items() if k != "name"})
 
 
+# Mode options since removed, with the value every cached leg used (their default then,
+# which the optimizer never read): such a leg is still valid.
+REMOVED_OPTIONS: dict[str, object] = {"eot": 1}
+
+
 def _norm(kind: type, values: dict[str, object]) -> dict[str, object]:
     defaults = {f.name: f.default for f in fields(kind) if f.default is not MISSING}
-    return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
+    return {
+        k: v
+        for k, v in values.items()
+        if (k not in defaults or defaults[k] != v)
+        and not (k not in defaults and REMOVED_OPTIONS.get(k, MISSING) == v)
+    }
 
 
 def shipped_name(point: str) -> str | None:
@@ -410,7 +447,7 @@ def describe(mode: Mode | FawkesMode) -> str:
     )
     extras = {
         "chroma": f"colour x{mode.chroma}",
-        "smooth": f"gradient smoothing {mode.smooth}",
+        "smooth": f"{'cloak' if mode.smooth_cloak else 'gradient'} smoothing {mode.smooth}",
         "noise": f"model noise {mode.noise}",
         "texture": f"texture mask ^{mode.texture}",
         "feature": f"middle-layer loss x{mode.feature}",

@@ -136,3 +136,16 @@ def test_points_with_another_ensemble_keep_their_own_legs(curves, tmp_path: Path
     assert curves.ensemble_note("mid+arc-dlib") == (
         f", surrogate {curves.EXTRA} added, without dlib_resnet"
     )
+
+
+def test_a_leg_cached_before_an_option_was_removed_stays_valid(curves, tmp_path: Path) -> None:
+    """Legs cached while ``eot`` (never read by the optimizer) was a mode option carry it at
+    its old default; they still count. Any other value, or an unknown option, does not."""
+    for value, valid in ((1, True), (2, False)):
+        doc = _leg(curves, "t0.012", "sface", 1, [0.98])
+        doc["params"]["eot"] = value
+        (tmp_path / "t0.012__sface.json").write_text(json.dumps(doc))
+        assert (curves.cached(tmp_path, "t0.012", "sface") is not None) is valid
+    doc["params"] = {**curves.params(curves.POINTS["t0.012"]), "warp": 3}
+    (tmp_path / "t0.012__sface.json").write_text(json.dumps(doc))
+    assert curves.cached(tmp_path, "t0.012", "sface") is None

@@ -141,6 +141,29 @@ def test_a_mode_object_sweeps_a_budget_with_transfer_levers(engine: Engine) -> N
     assert not np.array_equal(out, rgb)
 
 
+def _fine_share(rgb: np.ndarray, out: np.ndarray) -> float:
+    """The share of a cloak's energy in detail finer than a 2-px blur keeps."""
+    from cloaker.cloak.ssim import gaussian_blur
+
+    d = torch.from_numpy(out.astype(np.float32) - rgb.astype(np.float32)).permute(2, 0, 1)[None]
+    fine = d - gaussian_blur(d, 2.0)
+    return float(fine.pow(2).sum() / d.pow(2).sum().clamp_min(1e-9))
+
+
+def test_a_smoothed_cloak_is_smooth_by_construction_and_keeps_its_budgets(engine: Engine) -> None:
+    """``smooth_cloak`` blurs the cloak itself (not each step's gradient, which Adam's
+    per-pixel step sharpens again): less of it is fine detail, and both caps still hold."""
+    rgb = _rgb(ASTRONAUT)
+    base = replace(MODES["mid"], name="grad-smoothed", steps=6, smooth_cloak=False)
+    smoothed = replace(base, name="cloak-smoothed", smooth_cloak=True)
+    out_g, _ = engine.cloak_array(rgb, base, seed=0)
+    out_c, info = engine.cloak_array(rgb, smoothed, seed=0)
+    assert info.mode == "cloak-smoothed" and info.steps == 6
+    assert info.linf <= round(smoothed.linf * 255) + 1
+    assert all(0 < d <= smoothed.dssim + 1e-6 for d in info.dssim)
+    assert _fine_share(rgb, out_c) < 0.5 * _fine_share(rgb, out_g)
+
+
 def test_unknown_mode_is_a_clear_error(engine: Engine) -> None:
     with pytest.raises(ValueError, match=r"unknown mode.*fawkes-high"):
         engine.cloak_array(_rgb(ASTRONAUT), "extreme")

@@ -210,6 +210,21 @@ def test_region_covers_loose_views_and_reaches_into_the_context() -> None:
     assert len(wide.budget_boxes) == 2  # both regions are budgeted
 
 
+def test_a_smoothed_cloak_works_on_a_coarser_grid_over_the_same_pixels() -> None:
+    from cloaker.cloak.region import DETAIL, SMOOTH_DETAIL, plan_region
+
+    box = np.array([[1200.0, 900.0, 1500.0, 1260.0]])  # a large face: the detail sets the scale
+    lm = np.array([[[1290, 1020], [1410, 1020], [1350, 1095], [1305, 1170], [1395, 1170]]], float)
+    crops = {
+        "m": (112, np.array([[38.3, 51.7], [73.5, 51.5], [56, 71.7], [41.5, 92.4], [70.7, 92.2]]))
+    }
+    fine = plan_region((3000, 4000), lm, box, crops, views=True, detail=DETAIL)
+    coarse = plan_region((3000, 4000), lm, box, crops, views=True, detail=SMOOTH_DETAIL)
+    assert (coarse.x0, coarse.y0, coarse.x1, coarse.y1) == (fine.x0, fine.y0, fine.x1, fine.y1)
+    assert coarse.scale == pytest.approx(fine.scale * SMOOTH_DETAIL / DETAIL)
+    assert coarse.work_hw[0] < fine.work_hw[0] and coarse.work_hw[1] < fine.work_hw[1]
+
+
 def test_loose_moves_box_views_to_the_loosest_growth(
     faces_dir: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

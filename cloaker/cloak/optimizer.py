@@ -154,9 +154,10 @@ def texture_mask(base: torch.Tensor, boxes: np.ndarray, power: float) -> torch.T
 
 
 def smooth(g: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of a gradient (1, C, h, w); a wide one (sigma >= 4 px) is taken at half
-    resolution (2x2 mean, blur, bilinear back), an eighth of the work for a field that has
-    no detail at that scale anyway (the 2x2 mean adds 0.5 px of sigma, taken off)."""
+    """Gaussian blur of a field (1, C, h, w): a gradient, or the field of a smoothed cloak. A
+    wide one (sigma >= 4 px) is taken at half resolution (2x2 mean, blur, bilinear back), an
+    eighth of the work for a field that has no detail at that scale anyway (the 2x2 mean
+    adds 0.5 px of sigma, taken off)."""
     h, w = g.shape[-2:]
     if sigma < 4 or min(h, w) < 8:
         return gaussian_blur(g, sigma)
@@ -283,10 +284,27 @@ def optimize(
     opt = torch.optim.Adam([delta], lr=mode.linf / 4)
     lam = 10.0
 
-    def shape(d: torch.Tensor) -> torch.Tensor:
-        return d if mode.chroma == 1 or d.shape[1] == 1 else limit_chroma(d, mode.chroma)
-
     sigma = mode.smooth * float(np.min(boxes[:, 2:] - boxes[:, :2])) if len(boxes) else 0.0
+    # With ``smooth_cloak`` the cloak is the blur of delta, capped; its gradient, blurred
+    # (the blur is its own adjoint), is delta's. Otherwise each step's gradient is blurred,
+    # and Adam's per-pixel step sharpens it again.
+    smooth_cloak = bool(mode.smooth_cloak and sigma)
+    # A smoothed cloak is capped after the blur; the field under it may be larger, since the
+    # blur takes the amplitude of its fine detail.
+    cap = 4 * mode.linf if smooth_cloak else mode.linf
+
+    def cloak(v: torch.Tensor) -> torch.Tensor:
+        """The cloak from ``v``: delta itself, or the blurred delta (then capped)."""
+        if smooth_cloak:
+            v = v.clamp(-mode.linf, mode.linf)
+        return v if mode.chroma == 1 or v.shape[1] == 1 else limit_chroma(v, mode.chroma)
+
+    def field(d: torch.Tensor) -> torch.Tensor:
+        return smooth(d, sigma) if smooth_cloak else d
+
+    # The blurred delta, kept in step with delta: the blur is linear, so it follows a rescale.
+    blurred = field(delta.detach())
+
     report = OptimizeReport()
     beyond: dict[str, bool] = {}
     # One random stream per surrogate: its views are the same whether the surrogates run one
@@ -345,7 +363,8 @@ def optimize(
     for step in range(mode.steps):
         if cancel is not None and cancel.is_set():
             raise CancelledError("cancelled")
-        x = (base + shape(delta) * mask).clamp(0, 1)
+        v = blurred.detach().requires_grad_() if smooth_cloak else delta
+        x = (base + cloak(v) * mask).clamp(0, 1)
         # The surrogates see a detached copy; each one's gradient on it is taken apart
         # (on worker threads when that is faster), then summed in a fixed order and sent
         # back to delta in one pass.
@@ -383,21 +402,35 @@ def optimize(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if sigma:
-            delta.grad = smooth(delta.grad, sigma)
+            delta.grad = smooth(v.grad if smooth_cloak else delta.grad, sigma)
         opt.step()
         with torch.no_grad():
-            delta.clamp_(-mode.linf, mode.linf)
+            delta.clamp_(-cap, cap)
+            blurred = field(delta)
             # Project onto the DSSIM budget: DSSIM grows about quadratically with the
             # perturbation's amplitude, so a square-root rescale lands near the budget.
             # (A penalty alone oscillates and wastes steps; the projection lets the L-inf cap
             # stay loose so that SSIM, which tolerates change in texture, shapes the cloak.)
             if inner is not None:
-                _project_apart(delta, base, shape, mask, inner, budget, base_crops, mode.dssim)
+                _project_apart(
+                    delta,
+                    base,
+                    lambda d: cloak(field(d)),
+                    mask,
+                    inner,
+                    budget,
+                    base_crops,
+                    mode.dssim,
+                )
+                blurred = field(delta)
             else:
-                now = face_dssim(base, (base + shape(delta) * mask).clamp(0, 1), budget, base_crops)
+                x = (base + cloak(blurred) * mask).clamp(0, 1)
+                now = face_dssim(base, x, budget, base_crops)
                 worst = float((now / mode.dssim).max())
                 if worst > 1:
                     delta.mul_(0.98 / worst**0.5)
+                    if smooth_cloak:
+                        blurred.mul_(0.98 / worst**0.5)
         within = bool((over <= 0).all())
         lam = min(lam * 2, 1e4) if not within else max(lam / 2, 1e-2)
         report.steps = step + 1
@@ -407,4 +440,4 @@ def optimize(
         if past and within:
             report.early_stop = True
             break
-    return (shape(delta.detach()) * mask).expand_as(base).contiguous(), report
+    return (cloak(blurred.detach()) * mask).expand_as(base).contiguous(), report

@@ -20,7 +20,7 @@ from cloaker.align import to_tensor
 from cloaker.cloak.fawkes import fawkes_cloak
 from cloaker.cloak.modes import AnyMode, FawkesMode, Mode, resolve_mode
 from cloaker.cloak.optimizer import OptimizeReport, face_dssim, optimize
-from cloaker.cloak.region import GROW, Region, plan_region
+from cloaker.cloak.region import DETAIL, GROW, SMOOTH_DETAIL, Region, plan_region
 from cloaker.detect import Face
 from cloaker.models.base import Extractor
 
@@ -146,7 +146,13 @@ def cloak_faces(
     landmarks = np.stack([f.landmarks for f in faces])
     crops = {n: (e.size, np.asarray(e.template, np.float64)) for n, e in extractors.items()}
     region = plan_region(
-        rgb.shape[:2], landmarks, boxes, crops, context=mode.context, views=mode.geometry > 0
+        rgb.shape[:2],
+        landmarks,
+        boxes,
+        crops,
+        context=mode.context,
+        views=mode.geometry > 0,
+        detail=SMOOTH_DETAIL if mode.smooth_cloak and mode.smooth else DETAIL,
     )
     roi = to_tensor(rgb[region.y0 : region.y1, region.x0 : region.x1])
     base = (

@@ -16,6 +16,9 @@ from cloaker.align import crop_corners, crop_matrices, transform_scale
 
 # Working resolution: face detail relative to the largest crop, and a cap on ROI pixels.
 DETAIL = 2.0
+# A cloak smoothed by construction (``Mode.smooth_cloak``) holds no detail finer than its
+# blur, so it is computed on a coarser grid.
+SMOOTH_DETAIL = 1.5
 MAX_WORK_PIXELS = 1_500_000
 PAD = 8
 # The cloak is confined to the face box grown by this fraction on each side (forehead, jaw
@@ -74,12 +77,14 @@ def plan_region(
     crops: dict[str, tuple[int, np.ndarray]],
     context: float = GROW,
     views: bool = False,
+    detail: float = DETAIL,
 ) -> Region:
     """Plan the ROI for faces with ``landmarks`` (F, 5, 2) and ``boxes`` (F, 4) in a native
     image of ``image_hw``; ``crops`` maps extractor name -> (crop size, (5, 2) template);
     ``context``: how far the cloak may reach beyond each box, per side, as a fraction of
     the box (``GROW`` at least); ``views``: the optimizer also takes detector-box views,
-    so the ROI holds the loosest of them (``VIEW_COVER``)."""
+    so the ROI holds the loosest of them (``VIEW_COVER``); ``detail``: working pixels per
+    pixel of the most detailed crop (``DETAIL``), before the cap on working pixels."""
     h, w = image_hw
     native = {name: crop_matrices(landmarks, tmpl) for name, (_, tmpl) in crops.items()}
     bx = np.asarray(boxes, np.float64).reshape(-1, 4)
@@ -94,7 +99,7 @@ def plan_region(
         size = crops[name][0]
         for m in mats:
             pts.append(crop_corners(m, size))
-            scale = max(scale, DETAIL * transform_scale(m))
+            scale = max(scale, detail * transform_scale(m))
     allp = np.concatenate(pts)
     x0 = int(max(0, np.floor(allp[:, 0].min()) - PAD))
     y0 = int(max(0, np.floor(allp[:, 1].min()) - PAD))
