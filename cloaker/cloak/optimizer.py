@@ -286,8 +286,9 @@ def optimize(
 
     sigma = mode.smooth * float(np.min(boxes[:, 2:] - boxes[:, :2])) if len(boxes) else 0.0
     # With ``smooth_cloak`` the cloak is the blur of delta, capped; its gradient, blurred
-    # (the blur is its own adjoint), is delta's. Otherwise each step's gradient is blurred,
-    # and Adam's per-pixel step sharpens it again.
+    # (a Gaussian is its own adjoint, up to the borders and the half-resolution resampling),
+    # is delta's. Otherwise each step's gradient is blurred, and Adam's per-pixel step
+    # sharpens it again.
     smooth_cloak = bool(mode.smooth_cloak and sigma)
     # A smoothed cloak is capped after the blur; the field under it may be larger, since the
     # blur takes the amplitude of its fine detail.
