@@ -176,12 +176,8 @@ REMOVED_OPTIONS: dict[str, object] = {"eot": 1}
 
 def _norm(kind: type, values: dict[str, object]) -> dict[str, object]:
     defaults = {f.name: f.default for f in fields(kind) if f.default is not MISSING}
-    return {
-        k: v
-        for k, v in values.items()
-        if (k not in defaults or defaults[k] != v)
-        and not (k not in defaults and REMOVED_OPTIONS.get(k, MISSING) == v)
-    }
+    defaults = {**REMOVED_OPTIONS, **defaults}
+    return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
 
 
 def shipped_name(point: str) -> str | None:

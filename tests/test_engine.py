@@ -14,6 +14,7 @@ from PIL import Image
 
 from cloaker.align import crop_matrices, to_tensor, warp
 from cloaker.cloak.modes import FAWKES_MODES, MODES
+from cloaker.cloak.ssim import gaussian_blur
 from cloaker.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,8 +144,6 @@ def test_a_mode_object_sweeps_a_budget_with_transfer_levers(engine: Engine) -> N
 
 def _fine_share(rgb: np.ndarray, out: np.ndarray) -> float:
     """The share of a cloak's energy in detail finer than a 2-px blur keeps."""
-    from cloaker.cloak.ssim import gaussian_blur
-
     d = torch.from_numpy(out.astype(np.float32) - rgb.astype(np.float32)).permute(2, 0, 1)[None]
     fine = d - gaussian_blur(d, 2.0)
     return float(fine.pow(2).sum() / d.pow(2).sum().clamp_min(1e-9))

@@ -81,6 +81,11 @@ class Mode:
     sgm_box: bool = False
     smooth_cloak: bool = False
 
+    @property
+    def smoothed_cloak(self) -> bool:
+        """The cloak itself is blurred (``smooth_cloak`` with a blur to apply)."""
+        return self.smooth_cloak and self.smooth > 0
+
 
 # Chosen from the leave-one-model-out curves (bench/curves.py; BENCHMARKS.md has the table
 # and docs/curves.png the plot). Every mode smooths (0.02 of the face box) and
@@ -92,7 +97,7 @@ class Mode:
 # for the same DSSIM budget and transfers better, so at the same face SSIM (budget
 # 0.023 instead of 0.02) it protected 6-19 points more through the aligned crop and 9-21
 # more through the worst geometry, on three probe sets; the smoother, larger cloak shifts
-# the colour more (2.5 -> 4.2-4.7, Fawkes 7-10; a colour part of 0.2 brought it back but
+# the colour more (2.5 -> 4.3-4.7, Fawkes 7-10; a colour part of 0.2 brought it back but
 # lost the aligned crop's gain on two sets). 30 steps fit the 5 s budget for a
 # 12 MP photo. high is the smallest budget measured at >= 90%; low, near Fawkes's default
 # visibility, is the least that still protects some faces (both smooth the gradient: they

@@ -289,7 +289,7 @@ def optimize(
     # (a Gaussian is its own adjoint, up to the borders and the half-resolution resampling),
     # is delta's. Otherwise each step's gradient is blurred, and Adam's per-pixel step
     # sharpens it again.
-    smooth_cloak = bool(mode.smooth_cloak and sigma)
+    smooth_cloak = mode.smoothed_cloak and sigma > 0
     # A smoothed cloak is capped after the blur; the field under it may be larger, since the
     # blur takes the amplitude of its fine detail.
     cap = 4 * mode.linf if smooth_cloak else mode.linf

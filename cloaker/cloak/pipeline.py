@@ -152,7 +152,7 @@ def cloak_faces(
         crops,
         context=mode.context,
         views=mode.geometry > 0,
-        detail=SMOOTH_DETAIL if mode.smooth_cloak and mode.smooth else DETAIL,
+        detail=SMOOTH_DETAIL if mode.smoothed_cloak else DETAIL,
     )
     roi = to_tensor(rgb[region.y0 : region.y1, region.x0 : region.x1])
     base = (
