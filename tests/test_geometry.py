@@ -208,6 +208,13 @@ def test_region_covers_loose_views_and_reaches_into_the_context() -> None:
     assert ox0 < ix0 and oy0 < iy0 and ox1 > ix1 and oy1 > iy1
     assert (ox1 - ox0) == pytest.approx(160, abs=1) and (oy1 - oy0) == pytest.approx(192, abs=1)
     assert len(wide.budget_boxes) == 2  # both regions are budgeted
+    # Squared, the context is what a 1.6x box crop cuts: 1.6 times the long side each way.
+    square = plan_region((1000, 1000), lm, box, crops, context=0.3, views=True, square=True)
+    sx0, sy0, sx1, sy1 = square.outer[0] + [square.x0, square.y0] * 2
+    assert (sx0, sy0, sx1, sy1) == pytest.approx((354, 264, 546, 456), abs=1)
+    assert np.array_equal(
+        square.boxes + [square.x0, square.y0] * 2, wide.boxes + [wide.x0, wide.y0] * 2
+    )
 
 
 def test_a_smoothed_cloak_works_on_a_coarser_grid_over_the_same_pixels() -> None:

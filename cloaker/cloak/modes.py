@@ -54,6 +54,11 @@ class Mode:
     crop dlib's about 15x, FaceNet's 2x, SFace's, a plain chain of convolutions, not at all).
     sgm_box: the skip gradient method on the detector-box views only; the aligned views keep
     their exact gradients.
+    square_context: with ``context``, the region the cloak may reach is the detector box
+    squared to its long side and grown by ``context`` per side, which is what box crops cut
+    (``cloaker.evaluation.geometry``), rather than the box grown along each axis: detector
+    boxes are about 0.73 as wide as tall, so the latter leaves the sides of a loose box crop
+    (a quarter of a 1.6x crop) uncloaked.
     smooth_cloak: with ``smooth``, the blur applies to the cloak itself (optimized through
     the blur) rather than to each step's gradient, which Adam's per-pixel normalisation
     sharpens again: the cloak is then smooth by construction.
@@ -80,6 +85,7 @@ class Mode:
     sgm: float = 0.0
     sgm_box: bool = False
     smooth_cloak: bool = False
+    square_context: bool = False
 
     @property
     def smoothed_cloak(self) -> bool:

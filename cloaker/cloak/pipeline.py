@@ -151,6 +151,7 @@ def cloak_faces(
         boxes,
         crops,
         context=mode.context,
+        square=mode.square_context,
         views=mode.geometry > 0,
         detail=SMOOTH_DETAIL if mode.smoothed_cloak else DETAIL,
     )

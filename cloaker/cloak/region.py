@@ -78,18 +78,22 @@ def plan_region(
     context: float = GROW,
     views: bool = False,
     detail: float = DETAIL,
+    square: bool = False,
 ) -> Region:
     """Plan the ROI for faces with ``landmarks`` (F, 5, 2) and ``boxes`` (F, 4) in a native
     image of ``image_hw``; ``crops`` maps extractor name -> (crop size, (5, 2) template);
     ``context``: how far the cloak may reach beyond each box, per side, as a fraction of
     the box (``GROW`` at least); ``views``: the optimizer also takes detector-box views,
     so the ROI holds the loosest of them (``VIEW_COVER``); ``detail``: working pixels per
-    pixel of the most detailed crop (``DETAIL``), before the cap on working pixels."""
+    pixel of the most detailed crop (``DETAIL``), before the cap on working pixels;
+    ``square``: the context region is the box squared to its long side, then grown (the
+    shape of a detector-box crop), not the box grown along each axis."""
     h, w = image_hw
     native = {name: crop_matrices(landmarks, tmpl) for name, (_, tmpl) in crops.items()}
     bx = np.asarray(boxes, np.float64).reshape(-1, 4)
     context = max(context, GROW)
-    pts = [bx.reshape(-1, 2), _grow(bx, context).reshape(-1, 2)]
+    reach = _grow(_square(bx) if square else bx, context)
+    pts = [bx.reshape(-1, 2), reach.reshape(-1, 2)]
     if views:
         side = np.maximum(bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1]) * VIEW_COVER / 2
         centre = (bx[:, :2] + bx[:, 2:]) / 2
@@ -126,8 +130,15 @@ def plan_region(
         return b
 
     inner = in_roi(_grow(bx, GROW))
-    outer = in_roi(_grow(bx, context)) if context > GROW else inner
+    outer = in_roi(reach) if context > GROW else inner
     return Region(x0, y0, x1, y1, scale, (wh, ww), work, inner, faces, outer)
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """(F, 4) boxes squared to their long side about their centres."""
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = np.max(boxes[:, 2:] - boxes[:, :2], axis=1, keepdims=True) / 2
+    return np.concatenate([centre - half, centre + half], 1)
 
 
 def _grow(boxes: np.ndarray, k: float) -> np.ndarray:

@@ -49,7 +49,8 @@ from cloaker.evaluation.transforms import SITE_TRANSFORMS, SiteTransform, scale_
 from cloaker.models.base import Extractor
 
 # Visibility is also measured on the face's surroundings: the detector box grown this much
-# per side (1.6x: what the loosest crop geometry sees, and where a cloak with context goes).
+# of its width and height per side (where a cloak with context goes; the loosest crop
+# geometry cuts the box squared to its long side first, so it sees a little more at the sides).
 SURROUND = 0.3
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
 ProgressFn = Callable[[str], None]
