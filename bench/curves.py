@@ -109,6 +109,20 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+sc.023": SC_MID,
     "mid+sc.023c": replace(SC_MID, name="mid+sc.023c", chroma=0.2),
     "mid+sc.023+loose": replace(SC_MID, name="mid+sc.023+loose", loose=0.4),
+    "mid+sq": replace(SC_MID, name="mid+sq", square_context=True),
+    "mid+sq.35": replace(SC_MID, name="mid+sq.35", square_context=True, context=0.35),
+    "mid+hinge1.3": replace(SC_MID, name="mid+hinge1.3", hinge=True, target=1.3),
+    "mid+sc.025": replace(SC_MID, name="mid+sc.025", dssim=0.025),
+    "mid+sc.015": replace(SC_MID, name="mid+sc.015", smooth=0.015),
+    "mid+sc.015.021": replace(SC_MID, name="mid+sc.015.021", smooth=0.015, dssim=0.021),
+    "mid+sc.03": replace(SC_MID, name="mid+sc.03", smooth=0.03),
+    "mid+sc.03.026": replace(SC_MID, name="mid+sc.03.026", smooth=0.03, dssim=0.026),
+    # mid's recipe (box views, context, smoothed cloak) at low's and high's budgets.
+    "low+sc+geo": replace(SC_MID, name="low+sc+geo", linf=12 / 255, dssim=0.012, target=1.6),
+    "high+sc+geo": replace(SC_MID, name="high+sc+geo", linf=20 / 255, dssim=0.03, steps=40),
+    "low+sc+geo.016": replace(
+        SC_MID, name="low+sc+geo.016", linf=12 / 255, dssim=0.016, target=1.6
+    ),
     "high+sc": replace(SMOOTHED["t0.030"], name="high+sc", smooth_cloak=True),
     "mid+sgm-box": replace(
         MID,
@@ -440,6 +454,8 @@ def describe(mode: Mode | FawkesMode) -> str:
         "ring": "context ring projected apart",
         "sgm": f"skip gradient method {mode.sgm}",
         "sgm_box": "on the box views only",
+        "hinge": f"views past {mode.target}x a surrogate's threshold stop pulling",
+        "square_context": "that box squared to its long side first",
     }
     for key in params(mode):
         if key in extras:
@@ -764,7 +780,8 @@ def report(args: argparse.Namespace) -> str:
                 "Transfer and speed levers, each on its own (`rgb-mid`: the baseline the "
                 "first ones were measured against, DSSIM 0.012 with a free-colour cloak, no "
                 "smoothing; `b0.012`: the same with the colour limit; `t0.012`: the same with "
-                "smoothing, shipped as low; `low+feat`: low plus the middle-layer loss; "
+                "smoothing, low until it took mid's recipe; `low+feat`: `t0.012` plus the "
+                "middle-layer loss; "
                 "`mid@30`, `mid@40`: mid with 30 or 40 steps instead of 20):",
                 points,
                 "lever",

@@ -59,9 +59,11 @@ def test_report_interpolates_fawkes_at_our_ssim_and_draws(curves, tmp_path: Path
     results.mkdir()
     # ours: low at SSIM 0.98 protects 1/4 on every leg, mid at 0.96 protects 3/4 (2/4 on
     # one leg); Fawkes: 0/4 at 0.99 and 1/4 at 0.95 -> at 0.96 it interpolates to 18.75%.
-    mid = next(p for p in curves.POINTS if curves.shipped_name(p) == "mid")  # the shipped mid
+    mid, low = (
+        next(p for p in curves.POINTS if curves.shipped_name(p) == m) for m in ("mid", "low")
+    )
     legs = {
-        "t0.012": (1, [0.98]),
+        low: (1, [0.98]),
         mid: (3, [0.96]),
         "fawkes-low": (0, [0.99]),
         "fawkes": (1, [0.95]),
@@ -149,3 +151,14 @@ def test_a_leg_cached_before_an_option_was_removed_stays_valid(curves, tmp_path:
     doc["params"] = {**curves.params(curves.POINTS["t0.012"]), "warp": 3}
     (tmp_path / "t0.012__sface.json").write_text(json.dumps(doc))
     assert curves.cached(tmp_path, "t0.012", "sface") is None
+
+
+def test_every_shipped_mode_is_a_measured_point(curves) -> None:
+    """The README's mode figures are a curve point's: each shipped mode must be one, with
+    the crop-geometry legs."""
+    from cloaker.cloak.modes import MODES
+
+    for name in MODES:
+        points = [p for p in curves.POINTS if curves.shipped_name(p) == name]
+        assert points, name
+        assert any(p in curves.NEEDS_GEOMETRY for p in points), name
