@@ -93,29 +93,6 @@ class Mode:
         return self.smooth_cloak and self.smooth > 0
 
 
-# Chosen from the leave-one-model-out curves (bench/curves.py; BENCHMARKS.md has the table
-# and docs/curves.png the plot). Every mode smooths its cloak (0.02 of the face box) and
-# keeps the colour part of the cloak at 0.3 of its luminance part (no recoloured irises).
-# mid sits at the face SSIM of Fawkes's most visible preset (0.965 vs 0.964); half of its
-# views are detector-box crops and its cloak reaches into the face's surroundings, so that
-# it holds for recognizers that crop the face otherwise than their own alignment. It blurs
-# the cloak itself rather than each step's gradient: a smooth cloak costs less face SSIM
-# for the same DSSIM budget and transfers better, so at the same face SSIM (budget
-# 0.023 instead of 0.02) it protected 6-19 points more through the aligned crop and 9-21
-# more through the worst geometry, on three probe sets; the smoother, larger cloak shifts
-# the colour more (2.5 -> 4.3-4.7, Fawkes 7-10; a colour part of 0.2 brought it back but
-# lost the aligned crop's gain on two sets). 30 steps fit the 5 s budget for a
-# 12 MP photo. high is mid's recipe at the smallest budget measured at >= 90% through the
-# aligned crop (0.03, 40 steps): against the same budget with aligned views only and the
-# gradient smoothed, on three probe sets it is less visible (face SSIM 0.952-0.956 vs
-# 0.942-0.947) and protects 27-29 points more through the worst geometry (68-78% vs
-# 41-49%), aligned within noise (88-95%), colour shift 5.3-5.8 vs 3.8-4.2. low, the same
-# recipe at a budget (0.016) that leaves it less visible than Fawkes's default preset, is the
-# least that still protects some faces: against the old low (budget 0.012, aligned views,
-# gradient smoothed) at a face SSIM 0.001-0.003 lower, twice the protection over all seven
-# geometries on three probe sets.
-# The DSSIM budget (colour SSIM of the face region seen at 112 px) is projected at every
-# step; the L-inf cap is a backstop.
 def _shipped(name: str, linf: float, dssim: float, steps: int, target: float) -> Mode:
     """The recipe every shipped mode follows; they differ in budget, steps and target."""
     return Mode(
@@ -132,6 +109,29 @@ def _shipped(name: str, linf: float, dssim: float, steps: int, target: float) ->
     )
 
 
+# Chosen from the leave-one-model-out curves (bench/curves.py; BENCHMARKS.md has the table
+# and docs/curves.png the plot). Every mode smooths its cloak (0.02 of the face box) and
+# keeps the colour part of the cloak at 0.3 of its luminance part (no recoloured irises).
+# mid sits at the face SSIM of Fawkes's most visible preset (0.965 vs 0.964); half of its
+# views are detector-box crops and its cloak reaches into the face's surroundings, so that
+# it holds for recognizers that crop the face otherwise than their own alignment. It blurs
+# the cloak itself rather than each step's gradient: a smooth cloak costs less face SSIM
+# for the same DSSIM budget and transfers better, so at the same face SSIM (budget
+# 0.023 instead of 0.02) it protected 6-19 points more through the aligned crop and 9-21
+# more through the worst geometry, on three probe sets; the smoother, larger cloak shifts
+# the colour more (2.5 -> 4.3-4.7, Fawkes 7-10; a colour part of 0.2 brought it back but
+# lost the aligned crop's gain on two sets). 30 steps fit the 5 s budget for a
+# 12 MP photo. high is mid's recipe at the old high's budget (0.03, 40 steps, then the
+# smallest measured at >= 90% through the aligned crop): against that budget with aligned
+# views only and the gradient smoothed, on three probe sets it is less visible (face SSIM
+# 0.952-0.956 vs 0.942-0.947) and protects 27-29 points more through the worst geometry
+# (68-78% vs 41-49%), aligned within noise (88-95%), colour shift 5.3-5.8 vs 3.8-4.2. low, the same
+# recipe at a budget (0.016) that leaves it less visible than Fawkes's default preset, is the
+# least that still protects some faces: against the old low (budget 0.012, aligned views,
+# gradient smoothed) at a face SSIM 0.001-0.003 lower, twice the protection over all seven
+# geometries on three probe sets.
+# The DSSIM budget (colour SSIM of the face region seen at 112 px) is projected at every
+# step; the L-inf cap is a backstop.
 MODES: dict[str, Mode] = {
     "low": _shipped("low", 12 / 255, 0.016, 30, 1.6),
     "mid": _shipped("mid", 16 / 255, 0.023, 30, 2.0),
