@@ -92,12 +92,10 @@ def plan_region(
     native = {name: crop_matrices(landmarks, tmpl) for name, (_, tmpl) in crops.items()}
     bx = np.asarray(boxes, np.float64).reshape(-1, 4)
     context = max(context, GROW)
-    reach = _grow(_square(bx) if square else bx, context)
+    reach = _square(bx, 1 + 2 * context) if square else _grow(bx, context)
     pts = [bx.reshape(-1, 2), reach.reshape(-1, 2)]
     if views:
-        side = np.maximum(bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1]) * VIEW_COVER / 2
-        centre = (bx[:, :2] + bx[:, 2:]) / 2
-        pts.append(np.concatenate([centre - side[:, None], centre + side[:, None]]))
+        pts.append(_square(bx, VIEW_COVER).reshape(-1, 2))
     scale = 0.0
     for name, mats in native.items():
         size = crops[name][0]
@@ -134,10 +132,11 @@ def plan_region(
     return Region(x0, y0, x1, y1, scale, (wh, ww), work, inner, faces, outer)
 
 
-def _square(boxes: np.ndarray) -> np.ndarray:
-    """(F, 4) boxes squared to their long side about their centres."""
+def _square(boxes: np.ndarray, grow: float = 1.0) -> np.ndarray:
+    """(F, 4) boxes squared to their long side and grown ``grow`` times about their centres
+    (the window ``cloaker.align.box_matrices`` cuts)."""
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-    half = np.max(boxes[:, 2:] - boxes[:, :2], axis=1, keepdims=True) / 2
+    half = np.max(boxes[:, 2:] - boxes[:, :2], axis=1, keepdims=True) * grow / 2
     return np.concatenate([centre - half, centre + half], 1)
 
 
