@@ -117,6 +117,11 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+sc.015.021": replace(SC_MID, name="mid+sc.015.021", smooth=0.015, dssim=0.021),
     "mid+sc.03": replace(SC_MID, name="mid+sc.03", smooth=0.03),
     "mid+sc.03.026": replace(SC_MID, name="mid+sc.03.026", smooth=0.03, dssim=0.026),
+    # A two-scale cloak: a narrow field and a wide one, summed.
+    "mid+2s": replace(SC_MID, name="mid+2s", smooth=0.015, smooth_wide=0.03),
+    "mid+2s.02": replace(SC_MID, name="mid+2s.02", smooth=0.02, smooth_wide=0.04),
+    "mid+2s.06": replace(SC_MID, name="mid+2s.06", smooth=0.02, smooth_wide=0.06),
+    "mid+2s.03": replace(SC_MID, name="mid+2s.03", smooth=0.02, smooth_wide=0.03),
     # mid's recipe (box views, context, smoothed cloak) at low's and high's budgets.
     "low+sc+geo": replace(SC_MID, name="low+sc+geo", linf=12 / 255, dssim=0.012, target=1.6),
     "high+sc+geo": replace(SC_MID, name="high+sc+geo", linf=20 / 255, dssim=0.03, steps=40),
@@ -124,6 +129,13 @@ GEO_LEVERS: dict[str, Mode] = {
         SC_MID, name="low+sc+geo.016", linf=12 / 255, dssim=0.016, target=1.6
     ),
     "high+sc": replace(SMOOTHED["t0.030"], name="high+sc", smooth_cloak=True),
+    # low and high with the two-scale cloak.
+    "low+2s": replace(
+        SC_MID, name="low+2s", linf=12 / 255, dssim=0.016, target=1.6, smooth_wide=0.04
+    ),
+    "high+2s": replace(
+        SC_MID, name="high+2s", linf=20 / 255, dssim=0.03, steps=40, smooth_wide=0.04
+    ),
     "mid+sgm-box": replace(
         MID,
         name="mid+sgm-box",
@@ -456,6 +468,7 @@ def describe(mode: Mode | FawkesMode) -> str:
         "sgm_box": "on the box views only",
         "hinge": f"views past {mode.target}x a surrogate's threshold stop pulling",
         "square_context": "that box squared to its long side first",
+        "smooth_wide": f"plus a field smoothed {mode.smooth_wide}",
     }
     for key in params(mode):
         if key in extras:

@@ -142,10 +142,10 @@ def test_a_mode_object_sweeps_a_budget_with_transfer_levers(engine: Engine) -> N
     assert not np.array_equal(out, rgb)
 
 
-def _fine_share(rgb: np.ndarray, out: np.ndarray) -> float:
-    """The share of a cloak's energy in detail finer than a 2-px blur keeps."""
+def _share_finer_than(rgb: np.ndarray, out: np.ndarray, sigma: float) -> float:
+    """The share of a cloak's energy in detail finer than a ``sigma``-px blur keeps."""
     d = torch.from_numpy(out.astype(np.float32) - rgb.astype(np.float32)).permute(2, 0, 1)[None]
-    fine = d - gaussian_blur(d, 2.0)
+    fine = d - gaussian_blur(d, sigma)
     return float(fine.pow(2).sum() / d.pow(2).sum().clamp_min(1e-9))
 
 
@@ -160,7 +160,22 @@ def test_a_smoothed_cloak_is_smooth_by_construction_and_keeps_its_budgets(engine
     assert info.mode == "cloak-smoothed" and info.steps == 6
     assert info.linf <= round(smoothed.linf * 255) + 1
     assert all(0 < d <= smoothed.dssim + 1e-6 for d in info.dssim)
-    assert _fine_share(rgb, out_c) < 0.5 * _fine_share(rgb, out_g)
+    assert _share_finer_than(rgb, out_c, 2.0) < 0.5 * _share_finer_than(rgb, out_g, 2.0)
+
+
+def test_a_two_scale_cloak_adds_a_wide_field_and_keeps_its_budgets(engine: Engine) -> None:
+    """``smooth_wide`` adds a second field, blurred wider, to the smoothed cloak: more of the
+    cloak is coarse than with the narrow field alone, and both caps still hold."""
+    rgb = _rgb(ASTRONAUT)
+    narrow = replace(MODES["mid"], name="narrow", steps=6, smooth=0.02)
+    two = replace(narrow, name="two-scale", smooth_wide=0.06)
+    out_n, _ = engine.cloak_array(rgb, narrow, seed=0)
+    out_2, info = engine.cloak_array(rgb, two, seed=0)
+    assert info.mode == "two-scale" and info.steps == 6
+    assert info.linf <= round(two.linf * 255) + 1
+    assert all(0 < d <= two.dssim + 1e-6 for d in info.dssim)
+    # The astronaut's face box is about 170 px: a 6-px blur sits between the two scales.
+    assert _share_finer_than(rgb, out_2, 6.0) < _share_finer_than(rgb, out_n, 6.0)
 
 
 def test_unknown_mode_is_a_clear_error(engine: Engine) -> None:

@@ -62,6 +62,10 @@ class Mode:
     smooth_cloak: with ``smooth``, the blur applies to the cloak itself (optimized through
     the blur) rather than to each step's gradient, which Adam's per-pixel normalisation
     sharpens again: the cloak is then smooth by construction.
+    smooth_wide: with ``smooth_cloak``, the cloak is the sum of two fields, one blurred at
+    ``smooth`` and one at this wider sigma (same units; 0 = one field): a narrow blur
+    carries what the aligned crop sees, a wide one what survives the shrinking of a loose
+    crop, and the optimizer shares the budget between them.
     """
 
     name: str
@@ -86,6 +90,7 @@ class Mode:
     sgm_box: bool = False
     smooth_cloak: bool = False
     square_context: bool = False
+    smooth_wide: float = 0.0
 
     @property
     def smoothed_cloak(self) -> bool:

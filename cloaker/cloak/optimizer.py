@@ -280,16 +280,20 @@ def optimize(
         base_crops = face_crops(base, budget)
     if mode.texture:
         mask = mask * texture_mask(base, boxes, mode.texture)
-    delta = base.new_zeros((1, 1 if gray else 3, *base.shape[-2:]), requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=mode.linf / 4)
-    lam = 10.0
-
-    sigma = mode.smooth * float(np.min(boxes[:, 2:] - boxes[:, :2])) if len(boxes) else 0.0
+    short = float(np.min(boxes[:, 2:] - boxes[:, :2])) if len(boxes) else 0.0
+    sigma = mode.smooth * short
     # With ``smooth_cloak`` the cloak is the blur of delta, capped; its gradient, blurred
     # (a Gaussian is its own adjoint, up to the borders and the half-resolution resampling),
     # is delta's. Otherwise each step's gradient is blurred, and Adam's per-pixel step
     # sharpens it again.
     smooth_cloak = mode.smoothed_cloak and sigma > 0
+    # A two-scale cloak (``smooth_wide``) is the sum of two fields, each blurred at its own
+    # scale: delta holds them as a batch of two.
+    sigmas = [sigma] + ([mode.smooth_wide * short] if smooth_cloak and mode.smooth_wide else [])
+    delta = base.new_zeros((len(sigmas), 1 if gray else 3, *base.shape[-2:]), requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=mode.linf / 4)
+    lam = 10.0
+
     # A smoothed cloak is capped after the blur; the field under it may be larger, since the
     # blur takes the amplitude of its fine detail.
     cap = 4 * mode.linf if smooth_cloak else mode.linf
@@ -301,7 +305,12 @@ def optimize(
         return v if mode.chroma == 1 or v.shape[1] == 1 else limit_chroma(v, mode.chroma)
 
     def field(d: torch.Tensor) -> torch.Tensor:
-        return smooth(d, sigma) if smooth_cloak else d
+        if not smooth_cloak:
+            return d
+        out = smooth(d[:1], sigmas[0])
+        for i, s in enumerate(sigmas[1:], 1):
+            out = out + smooth(d[i : i + 1], s)
+        return out
 
     # The blurred delta, kept in step with delta: the blur is linear, so it follows a rescale.
     blurred = field(delta.detach())
@@ -402,8 +411,11 @@ def optimize(
             loss = loss + lam * torch.relu(ds - mode.dssim).sum() * 100
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if sigma:
-            delta.grad = smooth(v.grad if smooth_cloak else delta.grad, sigma)
+        if smooth_cloak:
+            grads = [smooth(v.grad, s) for s in sigmas]
+            delta.grad = grads[0] if len(grads) == 1 else torch.cat(grads)
+        elif sigma:
+            delta.grad = smooth(delta.grad, sigma)
         opt.step()
         with torch.no_grad():
             delta.clamp_(-cap, cap)
