@@ -123,7 +123,7 @@ def _shipped(name: str, linf: float, dssim: float, steps: int, target: float, wi
 # points more through the aligned crop and 2-13 more through the worst geometry, at a face
 # SSIM 0.001-0.002 lower. mid and high keep one field: with the second, at the same face
 # SSIM, their held-out models' distances did not move (paired over the same photos), and
-# it costs colour shift and about 8% more time.
+# it costs colour shift and time (about 0.3 s on a 12 MP photo).
 # mid sits at the face SSIM of Fawkes's most visible preset (0.965 vs 0.964); half of its
 # views are detector-box crops and its cloak reaches into the face's surroundings, so that
 # it holds for recognizers that crop the face otherwise than their own alignment. It blurs
