@@ -10,7 +10,7 @@ import torch
 
 from cloaker.cloak.modes import FAWKES_MODES, MODE_NAMES, MODES, FawkesMode, resolve_mode
 from cloaker.cloak.optimizer import limit_chroma, run_surrogates, smooth
-from cloaker.cloak.ssim import gaussian_blur, luminance
+from cloaker.cloak.ssim import gaussian_blur, luminance, ssim_map
 
 
 def test_gaussian_blur_keeps_constants_and_mass_and_spreads_a_spike() -> None:
@@ -23,6 +23,21 @@ def test_gaussian_blur_keeps_constants_and_mass_and_spreads_a_spike() -> None:
     assert out.sum().item() == pytest.approx(1.0, abs=1e-5)
     assert out[0, 0, 20, 20] < 0.05 and out[0, 0, 20, 23] > 0.01  # spread over ~sigma
     assert torch.allclose(out, out.flip(-1), atol=1e-7)  # symmetric
+
+
+def test_ssim_map_keeps_a_batch_s_images_apart() -> None:
+    # The local means of a batch are taken as the channels of one image: each image's SSIM
+    # must still be its own, and identical images score 1.
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(3, 1, 30, 26, generator=g)
+    b = (a + 0.3 * torch.randn(3, 1, 30, 26, generator=g)).clamp(0, 1)
+    b[1] = a[1]
+    both = ssim_map(a, b)
+    assert both.shape == (3, 1, 20, 16)
+    for i in range(3):
+        assert torch.allclose(both[i : i + 1], ssim_map(a[i : i + 1], b[i : i + 1]), atol=1e-6)
+    assert torch.allclose(both[1], torch.ones_like(both[1]), atol=1e-5)
+    assert float(both[0].mean()) < 0.9
 
 
 def test_limit_chroma_keeps_luminance_and_scales_colour() -> None:

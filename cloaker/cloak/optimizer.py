@@ -317,6 +317,7 @@ def optimize(
 
     report = OptimizeReport()
     beyond: dict[str, bool] = {}
+    known: torch.Tensor | None = None  # DSSIM of the next step's x, when the projection has it
     # One random stream per surrogate: its views are the same whether the surrogates run one
     # after the other or side by side on worker threads.
     rngs = {n: np.random.default_rng([seed, i]) for i, n in enumerate(extractors)}
@@ -401,13 +402,12 @@ def optimize(
         for g in grads[1:]:
             total = total + g
         loss = (x * total).sum()  # its gradient on delta: the surrogates' gradient, chained
-        # The penalty only pulls when a face is over budget; the projection below leaves
-        # every face at or just under it, so most steps skip its backward pass.
-        with torch.no_grad():
-            ds = face_dssim(base, x, budget, base_crops)
-        over = ds - mode.dssim
+        # The penalty only pulls when a face is over budget. When the last projection left
+        # the cloak as it was, its DSSIM is this x's and within budget: nothing to compute.
+        # Otherwise it is computed once, with the graph the penalty needs if a face is over.
+        ds = face_dssim(base, x, budget, base_crops) if known is None else known
+        over = ds.detach() - mode.dssim
         if bool((over > 0).any()):
-            ds = face_dssim(base, x, budget, base_crops)
             loss = loss + lam * torch.relu(ds - mode.dssim).sum() * 100
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -417,6 +417,7 @@ def optimize(
         elif sigma:
             delta.grad = smooth(delta.grad, sigma)
         opt.step()
+        known = None
         with torch.no_grad():
             delta.clamp_(-cap, cap)
             blurred = field(delta)
@@ -444,6 +445,8 @@ def optimize(
                     delta.mul_(0.98 / worst**0.5)
                     if smooth_cloak:
                         blurred.mul_(0.98 / worst**0.5)
+                else:
+                    known = now
         within = bool((over <= 0).all())
         lam = min(lam * 2, 1e4) if not within else max(lam / 2, 1e-2)
         report.steps = step + 1

@@ -41,10 +41,16 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor, size: int = 11, sigma: float = 1.
     g = _window(size, sigma, a.device, a.dtype)
     gx, gy = g.view(1, 1, 1, -1), g.view(1, 1, -1, 1)
 
-    # The five local means in one separable pass (two 1-D convolutions) over a stacked
-    # batch: small images make a convolution call's overhead the larger part of its cost.
-    stats = torch.cat([a, b, a * a, b * b, a * b])
-    mu_a, mu_b, m_aa, m_bb, m_ab = F.conv2d(F.conv2d(stats, gx), gy).chunk(5)
+    # The five local means of every image in one separable pass, as the channels of one
+    # image and grouped 1-D convolutions: small images make a convolution call's overhead
+    # the larger part of its cost, and a grouped call over channels costs half of a plain
+    # one over a batch of 1-channel images (112-px face crops, 2 cores).
+    n = a.shape[0]
+    stats = torch.cat([a, b, a * a, b * b, a * b]).transpose(0, 1)  # (1, 5B, H, W)
+    c = stats.shape[1]
+    rows = F.conv2d(stats, gx.expand(c, 1, 1, -1), groups=c)
+    means = F.conv2d(rows, gy.expand(c, 1, -1, 1), groups=c)
+    mu_a, mu_b, m_aa, m_bb, m_ab = means.transpose(0, 1).split(n)
     saa = m_aa - mu_a**2
     sbb = m_bb - mu_b**2
     sab = m_ab - mu_a * mu_b
