@@ -122,6 +122,14 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+2s.02": replace(SC_MID, name="mid+2s.02", smooth=0.02, smooth_wide=0.04),
     "mid+2s.06": replace(SC_MID, name="mid+2s.06", smooth=0.02, smooth_wide=0.06),
     "mid+2s.03": replace(SC_MID, name="mid+2s.03", smooth=0.02, smooth_wide=0.03),
+    # More diversity in every view: mirrored crops, lighting changes.
+    "mid+flip": replace(SC_MID, name="mid+flip", flip=0.5),
+    "mid+photo": replace(SC_MID, name="mid+photo", photometric=0.2),
+    # Each view pushed away from the identity rather than from its own clean embedding.
+    "mid+refc": replace(SC_MID, name="mid+refc", reference="centroid"),
+    "mid+refa": replace(SC_MID, name="mid+refa", reference="aligned"),
+    "mid+refx": replace(SC_MID, name="mid+refx", reference="exact"),
+    "mid+sc+ring": replace(SC_MID, name="mid+sc+ring", ring=True),
     # mid's recipe (box views, context, smoothed cloak) at low's and high's budgets.
     "low+sc+geo": replace(SC_MID, name="low+sc+geo", linf=12 / 255, dssim=0.012, target=1.6),
     "high+sc+geo": replace(SC_MID, name="high+sc+geo", linf=20 / 255, dssim=0.03, steps=40),
@@ -136,6 +144,17 @@ GEO_LEVERS: dict[str, Mode] = {
     "high+2s": replace(
         SC_MID, name="high+2s", linf=20 / 255, dssim=0.03, steps=40, smooth_wide=0.04
     ),
+    # low and high with the context ring projected apart.
+    "low+ring": replace(
+        SC_MID,
+        name="low+ring",
+        linf=12 / 255,
+        dssim=0.016,
+        target=1.6,
+        smooth_wide=0.04,
+        ring=True,
+    ),
+    "high+ring": replace(SC_MID, name="high+ring", linf=20 / 255, dssim=0.03, steps=40, ring=True),
     "mid+sgm-box": replace(
         MID,
         name="mid+sgm-box",
@@ -469,6 +488,9 @@ def describe(mode: Mode | FawkesMode) -> str:
         "hinge": f"views past {mode.target}x a surrogate's threshold stop pulling",
         "square_context": "that box squared to its long side first",
         "smooth_wide": f"plus a field smoothed {mode.smooth_wide}",
+        "flip": f"{mode.flip:.0%} of views mirrored",
+        "photometric": f"brightness and contrast jitter {mode.photometric}",
+        "reference": f"every view pushed from the clean face's {mode.reference} embedding",
     }
     for key in params(mode):
         if key in extras:

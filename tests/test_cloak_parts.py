@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 import torch
 
 from cloaker.cloak.modes import FAWKES_MODES, MODE_NAMES, MODES, FawkesMode, resolve_mode
-from cloaker.cloak.optimizer import limit_chroma, run_surrogates, smooth
+from cloaker.cloak.optimizer import limit_chroma, photometric_jitter, run_surrogates, smooth
 from cloaker.cloak.ssim import gaussian_blur, luminance, ssim_map
 
 
@@ -50,6 +51,23 @@ def test_limit_chroma_keeps_luminance_and_scales_colour() -> None:
     assert torch.allclose(limit_chroma(d, 1.0), d, atol=1e-6)
     y = luminance(d)
     assert torch.allclose(limit_chroma(d, 0.3) - y, 0.3 * (d - y), atol=1e-6)
+
+
+def test_photometric_jitter_changes_lighting_within_its_strength_and_passes_gradients() -> None:
+    crops = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    crops.requires_grad_()
+    out = photometric_jitter(crops, 0.2, np.random.default_rng(3))
+    (grad,) = torch.autograd.grad(out.sum(), crops)
+    out, crops = out.detach(), crops.detach()
+    assert out.shape == crops.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert not torch.allclose(out, crops)
+    # Inside (0, 1) each crop is moved by at most 0.1 of brightness plus 0.2 of its
+    # deviation from its mean (at most 1).
+    inside = (out > 0) & (out < 1)
+    assert float((out - crops)[inside].abs().max()) <= 0.1 + 0.2 + 1e-6
+    assert float(grad.abs().sum()) > 0
+    same = photometric_jitter(crops, 0.0, np.random.default_rng(3))
+    assert torch.allclose(same, crops)
 
 
 def test_resolve_mode_takes_names_and_objects() -> None:

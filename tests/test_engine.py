@@ -14,6 +14,7 @@ from PIL import Image
 
 from cloaker.align import crop_matrices, to_tensor, warp
 from cloaker.cloak.modes import FAWKES_MODES, MODES
+from cloaker.cloak.optimizer import face_dssim
 from cloaker.cloak.ssim import gaussian_blur
 from cloaker.engine import Engine
 
@@ -176,6 +177,37 @@ def test_a_two_scale_cloak_adds_a_wide_field_and_keeps_its_budgets(engine: Engin
     assert all(0 < d <= two.dssim + 1e-6 for d in info.dssim)
     # The astronaut's face box is about 170 px: a 6-px blur sits between the two scales.
     assert _share_finer_than(rgb, out_2, 6.0) < _share_finer_than(rgb, out_n, 6.0)
+
+
+def test_a_ring_projected_apart_keeps_more_of_the_surroundings_cloak(engine: Engine) -> None:
+    """``ring`` holds the surroundings to the budget on their own: the face region stays
+    within budget, the surroundings do too, and more of the cloak is left on them than when
+    one rescale serves both (the face region binds and shrinks the ring with it)."""
+    rgb = _rgb(ASTRONAUT)
+    joint = replace(MODES["mid"], name="joint", steps=6, ring=False)
+    apart = replace(joint, name="apart", ring=True)
+    out_j, _ = engine.cloak_array(rgb, joint, seed=0)
+    out_a, info = engine.cloak_array(rgb, apart, seed=0)
+    assert all(0 < d <= apart.dssim + 1e-6 for d in info.dssim)
+    x0, y0, x1, y1 = engine.detect(rgb)[0].box
+    w, h = x1 - x0, y1 - y0
+
+    def grown(k: float) -> tuple[int, int, int, int]:
+        return int(x0 - k * w), int(y0 - k * h), int(x1 + k * w), int(y1 + k * h)
+
+    ox0, oy0, ox1, oy1 = grown(apart.context)
+    fx0, fy0, fx1, fy1 = grown(0.2)  # past the face region and its feathered edge
+    ring = np.zeros(rgb.shape[:2], bool)
+    ring[max(0, oy0) : oy1, max(0, ox0) : ox1] = True
+    ring[fy0:fy1, fx0:fx1] = False
+
+    def change(out: np.ndarray) -> float:
+        return float(np.abs(out.astype(int) - rgb.astype(int))[ring].mean())
+
+    assert change(out_a) > change(out_j)
+    outer = np.array([[max(0, ox0), max(0, oy0), ox1, oy1]])
+    ds = face_dssim(to_tensor(rgb), to_tensor(out_a), outer)
+    assert float(ds[0]) <= apart.dssim + 1e-3
 
 
 def test_unknown_mode_is_a_clear_error(engine: Engine) -> None:

@@ -127,6 +127,18 @@ def limit_chroma(d: torch.Tensor, factor: float) -> torch.Tensor:
     return y + factor * (d - y)
 
 
+def photometric_jitter(
+    crops: torch.Tensor, strength: float, rng: np.random.Generator
+) -> torch.Tensor:
+    """(B, 3, S, S) crops in [0, 1] with their contrast scaled about each crop's mean by up
+    to ``1 +- strength`` and their brightness moved by up to ``strength / 2``, one draw for
+    the batch. Differentiable."""
+    contrast = 1 + rng.uniform(-strength, strength)
+    brightness = rng.uniform(-strength / 2, strength / 2)
+    mean = crops.mean(dim=(1, 2, 3), keepdim=True)
+    return ((crops - mean) * contrast + mean + brightness).clamp(0, 1)
+
+
 TEXTURE_FLOOR = 0.2
 
 
@@ -178,23 +190,33 @@ def _fit(a: int, b: int, n: int, k: int = 11) -> tuple[int, int]:
 
 def _project_apart(
     delta: torch.Tensor,
+    blurred: torch.Tensor,
     base: torch.Tensor,
-    shape: Callable[[torch.Tensor], torch.Tensor],
+    cloak: Callable[[torch.Tensor], torch.Tensor],
+    field: Callable[[torch.Tensor], torch.Tensor],
     mask: torch.Tensor,
     inner: torch.Tensor,
     budget: np.ndarray,
     base_crops: list[torch.Tensor],
     dssim: float,
-) -> None:
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The projection of ``optimize`` with the context ring apart: the face regions (the
     first half of ``budget``, weight ``inner``) are rescaled onto the budget first, then the
-    ring alone if the outer regions (the second half) are still over. In place."""
+    ring alone if the outer regions (the second half) are still over. ``delta`` in place;
+    ``blurred`` is ``field(delta)``. Returns the new ``field(delta)``, and the DSSIM of
+    every region of the result when it is known and within budget (else None)."""
     n = len(budget) // 2
+    now = None  # the DSSIM of every region, while the cloak has not changed since
     for part, sl in ((inner, slice(0, n)), (1 - inner, slice(n, None))):
-        now = face_dssim(base, (base + shape(delta) * mask).clamp(0, 1), budget, base_crops)
+        if now is None:
+            x = (base + cloak(blurred) * mask).clamp(0, 1)
+            now = face_dssim(base, x, budget, base_crops)
         worst = float((now[sl] / dssim).max())
         if worst > 1:
             delta.mul_(1 - part * (1 - 0.98 / worst**0.5))
+            blurred = field(delta)  # a weighted rescale: the blur does not commute with it
+            now = None
+    return blurred, now if now is not None and bool((now <= dssim).all()) else None
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -272,6 +294,16 @@ def optimize(
             else []
             for n, e in extractors.items()
         }
+    if mode.reference not in ("view", "exact"):
+        for n in extractors:
+            if mode.reference == "centroid":
+                ref = F.normalize(torch.stack([clean[n], *clean_box[n]]).mean(0), dim=1)
+                clean[n] = ref
+            elif mode.reference == "aligned":
+                ref = clean[n]
+            else:
+                raise ValueError(f"unknown reference {mode.reference!r}")
+            clean_box[n] = [ref] * len(clean_box[n])
     mask = box_mask(spread, tuple(base.shape[-2:])).to(base.device, base.dtype)
     # The face region's share of the cloak (1 inside it), for projecting the ring apart.
     ring = mode.ring and len(budget) > len(boxes)
@@ -334,10 +366,26 @@ def optimize(
                 k = len(presets[name]) - 2 + k % 2  # the loosest growth, level or turned
             mats = presets[name][k]
             ref = clean_box[name][k]
-            crops = random_transform(box_crops(xv, mats, ext.size, r), r)
         else:
             mats = jitter_matrices(region.matrices[name], ext.size, r)
-            crops = random_transform(warp(xv, mats, ext.size), r)
+
+        def view(image: torch.Tensor) -> torch.Tensor:
+            if box:
+                return random_transform(box_crops(image, mats, ext.size, r), r)
+            return random_transform(warp(image, mats, ext.size), r)
+
+        if mode.reference == "exact":
+            # The clean face through this very view (same shift, resampling, resize and
+            # JPEG quality): the random draws are replayed for it.
+            state = r.bit_generator.state
+            with torch.no_grad():
+                ref = ext.embed(view(base))
+            r.bit_generator.state = state
+        crops = view(xv)
+        if mode.flip and r.random() < mode.flip:
+            crops = crops.flip(-1)
+        if mode.photometric:
+            crops = photometric_jitter(crops, mode.photometric, r)
         if mode.noise:
             crops = crops + mode.noise * torch.randn_like(crops)
         model_loss = xv.new_zeros(())
@@ -426,17 +474,9 @@ def optimize(
             # (A penalty alone oscillates and wastes steps; the projection lets the L-inf cap
             # stay loose so that SSIM, which tolerates change in texture, shapes the cloak.)
             if inner is not None:
-                _project_apart(
-                    delta,
-                    base,
-                    lambda d: cloak(field(d)),
-                    mask,
-                    inner,
-                    budget,
-                    base_crops,
-                    mode.dssim,
+                blurred, known = _project_apart(
+                    delta, blurred, base, cloak, field, mask, inner, budget, base_crops, mode.dssim
                 )
-                blurred = field(delta)
             else:
                 x = (base + cloak(blurred) * mask).clamp(0, 1)
                 now = face_dssim(base, x, budget, base_crops)
