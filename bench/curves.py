@@ -130,6 +130,9 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+refa": replace(SC_MID, name="mid+refa", reference="aligned"),
     "mid+refx": replace(SC_MID, name="mid+refx", reference="exact"),
     "mid+sc+ring": replace(SC_MID, name="mid+sc+ring", ring=True),
+    # With the ring apart, a larger or squared reach into the surroundings.
+    "mid+ring.4": replace(SC_MID, name="mid+ring.4", ring=True, context=0.4),
+    "mid+ring+sq": replace(SC_MID, name="mid+ring+sq", ring=True, square_context=True),
     # mid's recipe (box views, context, smoothed cloak) at low's and high's budgets.
     "low+sc+geo": replace(SC_MID, name="low+sc+geo", linf=12 / 255, dssim=0.012, target=1.6),
     "high+sc+geo": replace(SC_MID, name="high+sc+geo", linf=20 / 255, dssim=0.03, steps=40),
