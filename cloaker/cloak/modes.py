@@ -148,7 +148,7 @@ def _shipped(
 # over the same photos: 95 farther / 41 nearer aligned, 175 / 97 through box x1.6), 0-5
 # points more protected, at a face SSIM 0.0007-0.0010 lower and surroundings 0.003 lower
 # (0.968-0.974, still above the face's); face SSIM spent as a larger budget instead moved
-# the distances less than half as far per 0.001 (first set). low and high: no change.
+# the distances about half as far per 0.001 (first set). low and high: no change.
 # mid sits at the face SSIM of Fawkes's most visible preset (0.965 vs 0.964); half of its
 # views are detector-box crops and its cloak reaches into the face's surroundings, so that
 # it holds for recognizers that crop the face otherwise than their own alignment. It blurs
