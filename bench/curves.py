@@ -80,6 +80,9 @@ MID = SMOOTHED["t0.020"]
 SC_MID = replace(
     MID, name="mid+sc.023", dssim=0.023, geometry=0.5, context=0.3, steps=30, smooth_cloak=True
 )
+# mid's recipe at low's and high's budgets, the bases of their variants.
+SC_LOW = replace(SC_MID, name="low+sc+geo.016", linf=12 / 255, dssim=0.016, target=1.6)
+SC_HIGH = replace(SC_MID, name="high+sc+geo", linf=20 / 255, dssim=0.03, steps=40)
 GEO_LEVERS: dict[str, Mode] = {
     "mid+geo": replace(MID, name="mid+geo", geometry=0.5),
     "mid+drop": replace(MID, name="mid+drop", dropout=0.1),
@@ -135,29 +138,15 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+ring+sq": replace(SC_MID, name="mid+ring+sq", ring=True, square_context=True),
     # mid's recipe (box views, context, smoothed cloak) at low's and high's budgets.
     "low+sc+geo": replace(SC_MID, name="low+sc+geo", linf=12 / 255, dssim=0.012, target=1.6),
-    "high+sc+geo": replace(SC_MID, name="high+sc+geo", linf=20 / 255, dssim=0.03, steps=40),
-    "low+sc+geo.016": replace(
-        SC_MID, name="low+sc+geo.016", linf=12 / 255, dssim=0.016, target=1.6
-    ),
+    "high+sc+geo": SC_HIGH,
+    "low+sc+geo.016": SC_LOW,
     "high+sc": replace(SMOOTHED["t0.030"], name="high+sc", smooth_cloak=True),
     # low and high with the two-scale cloak.
-    "low+2s": replace(
-        SC_MID, name="low+2s", linf=12 / 255, dssim=0.016, target=1.6, smooth_wide=0.04
-    ),
-    "high+2s": replace(
-        SC_MID, name="high+2s", linf=20 / 255, dssim=0.03, steps=40, smooth_wide=0.04
-    ),
+    "low+2s": replace(SC_LOW, name="low+2s", smooth_wide=0.04),
+    "high+2s": replace(SC_HIGH, name="high+2s", smooth_wide=0.04),
     # low and high with the context ring projected apart.
-    "low+ring": replace(
-        SC_MID,
-        name="low+ring",
-        linf=12 / 255,
-        dssim=0.016,
-        target=1.6,
-        smooth_wide=0.04,
-        ring=True,
-    ),
-    "high+ring": replace(SC_MID, name="high+ring", linf=20 / 255, dssim=0.03, steps=40, ring=True),
+    "low+ring": replace(SC_LOW, name="low+ring", smooth_wide=0.04, ring=True),
+    "high+ring": replace(SC_HIGH, name="high+ring", ring=True),
     "mid+sgm-box": replace(
         MID,
         name="mid+sgm-box",

@@ -17,6 +17,7 @@ from cloaker.cloak.modes import FAWKES_MODES, MODES
 from cloaker.cloak.optimizer import face_dssim
 from cloaker.cloak.ssim import gaussian_blur
 from cloaker.engine import Engine
+from cloaker.evaluation.metrics import box_pixels, grow_box
 
 ROOT = Path(__file__).resolve().parent.parent
 ASTRONAUT = ROOT / "examples" / "astronaut.jpg"
@@ -189,23 +190,19 @@ def test_a_ring_projected_apart_keeps_more_of_the_surroundings_cloak(engine: Eng
     out_j, _ = engine.cloak_array(rgb, joint, seed=0)
     out_a, info = engine.cloak_array(rgb, apart, seed=0)
     assert all(0 < d <= apart.dssim + 1e-6 for d in info.dssim)
-    x0, y0, x1, y1 = engine.detect(rgb)[0].box
-    w, h = x1 - x0, y1 - y0
-
-    def grown(k: float) -> tuple[int, int, int, int]:
-        return int(x0 - k * w), int(y0 - k * h), int(x1 + k * w), int(y1 + k * h)
-
-    ox0, oy0, ox1, oy1 = grown(apart.context)
-    fx0, fy0, fx1, fy1 = grown(0.2)  # past the face region and its feathered edge
+    box = engine.detect(rgb)[0].box
+    ox0, oy0, ox1, oy1 = box_pixels(grow_box(box, apart.context), rgb.shape[:2])
+    # Past the face region and its feathered edge.
+    fx0, fy0, fx1, fy1 = box_pixels(grow_box(box, 0.2), rgb.shape[:2])
     ring = np.zeros(rgb.shape[:2], bool)
-    ring[max(0, oy0) : oy1, max(0, ox0) : ox1] = True
+    ring[oy0:oy1, ox0:ox1] = True
     ring[fy0:fy1, fx0:fx1] = False
 
     def change(out: np.ndarray) -> float:
         return float(np.abs(out.astype(int) - rgb.astype(int))[ring].mean())
 
     assert change(out_a) > change(out_j)
-    outer = np.array([[max(0, ox0), max(0, oy0), ox1, oy1]])
+    outer = np.array([[ox0, oy0, ox1, oy1]])
     ds = face_dssim(to_tensor(rgb), to_tensor(out_a), outer)
     assert float(ds[0]) <= apart.dssim + 1e-3
 
