@@ -80,6 +80,10 @@ MID = SMOOTHED["t0.020"]
 SC_MID = replace(
     MID, name="mid+sc.023", dssim=0.023, geometry=0.5, context=0.3, steps=30, smooth_cloak=True
 )
+# mid as shipped: its context ring projected apart.
+SC_RING = replace(SC_MID, name="mid+sc+ring", ring=True)
+# mid as shipped now: the share of box views moving from 30% to 70% over the steps.
+SC_SWEEP = replace(SC_RING, name="mid+sweep.4", geometry_sweep=0.4)
 # mid's recipe at low's and high's budgets, the bases of their variants.
 SC_LOW = replace(SC_MID, name="low+sc+geo.016", linf=12 / 255, dssim=0.016, target=1.6)
 SC_HIGH = replace(SC_MID, name="high+sc+geo", linf=20 / 255, dssim=0.03, steps=40)
@@ -132,10 +136,35 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+refc": replace(SC_MID, name="mid+refc", reference="centroid"),
     "mid+refa": replace(SC_MID, name="mid+refa", reference="aligned"),
     "mid+refx": replace(SC_MID, name="mid+refx", reference="exact"),
-    "mid+sc+ring": replace(SC_MID, name="mid+sc+ring", ring=True),
+    "mid+sc+ring": SC_RING,
     # With the ring apart, a larger or squared reach into the surroundings.
     "mid+ring.4": replace(SC_MID, name="mid+ring.4", ring=True, context=0.4),
     "mid+ring+sq": replace(SC_MID, name="mid+ring+sq", ring=True, square_context=True),
+    # The budget's projection and penalty: the projection repeated until the face is within
+    # budget (so the penalty never acts), also with a smaller step; the penalty acting
+    # from below the budget; mid at a smaller budget, for equal visibility.
+    "mid+settle": replace(SC_RING, name="mid+settle", settle=3),
+    "mid+settle.r16": replace(SC_RING, name="mid+settle.r16", settle=3, rate=1 / 16),
+    "mid+slack.r16": replace(SC_RING, name="mid+slack.r16", slack=0.03, rate=1 / 16),
+    "mid+slack-.03": replace(SC_RING, name="mid+slack-.03", slack=-0.03),
+    "mid+slack-.1": replace(SC_RING, name="mid+slack-.1", slack=-0.1),
+    "mid+ring.019": replace(SC_RING, name="mid+ring.019", dssim=0.019),
+    # Adam's step, halved and doubled.
+    "mid+r.125": replace(SC_RING, name="mid+r.125", rate=0.125),
+    "mid+r.5": replace(SC_RING, name="mid+r.5", rate=0.5),
+    # The cloak returned as the mean over the last third or half of the steps.
+    "mid+avg.33": replace(SC_RING, name="mid+avg.33", average=1 / 3),
+    "mid+avg.5": replace(SC_RING, name="mid+avg.5", average=0.5),
+    # The surroundings given a larger budget than the face.
+    "mid+rb1.2": replace(SC_RING, name="mid+rb1.2", ring_budget=1.2),
+    "mid+rb1.4": replace(SC_RING, name="mid+rb1.4", ring_budget=1.4),
+    # More of the views through detector-box crops.
+    "mid+geo.65": replace(SC_RING, name="mid+geo.65", geometry=0.65),
+    "mid+geo.8": replace(SC_RING, name="mid+geo.8", geometry=0.8),
+    # The share of box views moving over the steps: aligned first, or boxes first.
+    "mid+sweep.4": SC_SWEEP,
+    "mid+sweep-.4": replace(SC_RING, name="mid+sweep-.4", geometry_sweep=-0.4),
+    "mid+sweep.2": replace(SC_RING, name="mid+sweep.2", geometry_sweep=0.2),
     # mid's recipe (box views, context, smoothed cloak) at low's and high's budgets.
     "low+sc+geo": replace(SC_MID, name="low+sc+geo", linf=12 / 255, dssim=0.012, target=1.6),
     "high+sc+geo": SC_HIGH,
@@ -483,6 +512,15 @@ def describe(mode: Mode | FawkesMode) -> str:
         "flip": f"{mode.flip:.0%} of views mirrored",
         "photometric": f"brightness and contrast jitter {mode.photometric}",
         "reference": f"every view pushed from the clean face's {mode.reference} embedding",
+        "settle": f"rescaled up to {mode.settle + 1} times a step onto the budget",
+        "slack": f"penalty past {1 + mode.slack:.2f}x the budget",
+        "rate": f"step {mode.rate:g} of the cap",
+        "average": f"the mean cloak of the last {mode.average:.0%} of the steps",
+        "ring_budget": f"surroundings' budget x{mode.ring_budget}",
+        "geometry_sweep": (
+            f"moving from {mode.geometry - mode.geometry_sweep / 2:.0%} to "
+            f"{mode.geometry + mode.geometry_sweep / 2:.0%} over the steps"
+        ),
     }
     for key in params(mode):
         if key in extras:

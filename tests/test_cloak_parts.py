@@ -1,16 +1,27 @@
-"""Small parts of the optimizer that need no model: gradient smoothing, mode lookup and the
-surrogates' worker threads."""
+"""Small parts of the optimizer that need no model: gradient smoothing, mode lookup, the
+budget's projection and the surrogates' worker threads."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from cloaker.cloak.modes import FAWKES_MODES, MODE_NAMES, MODES, FawkesMode, resolve_mode
-from cloaker.cloak.optimizer import limit_chroma, photometric_jitter, run_surrogates, smooth
+from cloaker.cloak.optimizer import (
+    _onto_budget,
+    _project_apart,
+    box_mask,
+    face_crops,
+    face_dssim,
+    limit_chroma,
+    photometric_jitter,
+    run_surrogates,
+    smooth,
+)
 from cloaker.cloak.ssim import gaussian_blur, luminance, ssim_map
 
 
@@ -68,6 +79,66 @@ def test_photometric_jitter_changes_lighting_within_its_strength_and_passes_grad
     assert float(grad.abs().sum()) > 0
     same = photometric_jitter(crops, 0.0, np.random.default_rng(3))
     assert torch.allclose(same, crops)
+
+
+def test_a_repeated_rescale_lands_a_capped_cloak_just_within_budget() -> None:
+    """Where the cloak sits at its cap, DSSIM shrinks more slowly than the square of its
+    amplitude and one square-root rescale leaves the face over budget; more rounds
+    (``Mode.settle``) land it just under."""
+    g = torch.Generator().manual_seed(0)
+    base = gaussian_blur(torch.rand(1, 3, 96, 96, generator=g), 2.0)
+    face = np.array([[28, 28, 68, 68]])
+    budget = np.array([[28, 28, 68, 68], [16, 16, 80, 80]])  # the face, then the ring's
+    mask = inner = box_mask(face, (96, 96))
+    base_crops = face_crops(base, budget)
+
+    def cloak(v: torch.Tensor) -> torch.Tensor:
+        return v.clamp(-0.03, 0.03)
+
+    def field(d: torch.Tensor) -> torch.Tensor:
+        return d.clone()
+
+    dssim = 0.03
+    results = []
+    for rounds in (1, 4):
+        noise = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+        delta = 0.1 * gaussian_blur(noise, 1.5)
+        x = (base + cloak(delta) * mask).clamp(0, 1)
+        assert float(face_dssim(base, x, budget, base_crops)[0]) > 1.25 * dssim
+        limits = torch.full((2,), dssim)
+        args = (base, cloak, field, mask, inner, budget, base_crops, limits, rounds)
+        _, known = _project_apart(delta, field(delta), *args)
+        x = (base + cloak(delta) * mask).clamp(0, 1)
+        results.append((known, face_dssim(base, x, budget, base_crops)))
+    (once, after_once), (settled, after) = results
+    assert once is None and float(after_once[0]) > dssim
+    assert settled is not None and torch.equal(settled, after)
+    assert bool((after <= dssim).all()) and float(after[0]) > 0.95 * dssim
+
+
+def test_an_averaged_cloak_is_scaled_up_or_down_just_within_budget() -> None:
+    """``Mode.average`` returns a mean of cloaks, smaller than each; it is scaled onto the
+    budget, from below or from above, and stays under the cap."""
+    base = gaussian_blur(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)), 2)
+    budget = np.array([[16, 16, 48, 48]])
+    mask = box_mask(budget, (64, 64))
+    crops = face_crops(base, budget)
+    limits = torch.tensor([0.02])
+    noise = gaussian_blur(torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2)), 2)
+    for amplitude in (0.02, 0.3):
+        c = (amplitude * noise).clamp(-0.1, 0.1)
+        out = _onto_budget(c, base, mask, budget, crops, limits, 0.1)
+        ds = float(face_dssim(base, (base + out * mask).clamp(0, 1), budget, crops)[0])
+        assert 0.97 * 0.02 <= ds <= 0.02
+        assert float(out.abs().max()) <= 0.1
+
+
+def test_outer_regions_take_their_own_budget() -> None:
+    mid = MODES["mid"]
+    assert mid.limits(1, 2) == [mid.dssim, mid.dssim]
+    wider = replace(mid, ring_budget=1.5)
+    assert wider.limits(2, 4) == [mid.dssim] * 2 + [1.5 * mid.dssim] * 2
+    assert wider.limits(2, 2) == [mid.dssim] * 2  # no ring: face regions only
 
 
 def test_resolve_mode_takes_names_and_objects() -> None:

@@ -77,6 +77,23 @@ class Mode:
     view); "aligned": the clean face through the surrogate's aligned crop, for every view;
     "centroid": the mean of the clean face's embeddings through the aligned crop and every
     box preset, for every view.
+    settle: how many more times the projection may rescale the cloak in one step while a
+    region is still over budget (0 = once). The square-root rescale assumes DSSIM grows
+    quadratically with the cloak; where the blurred cloak sits at its cap it grows more
+    slowly, so one rescale leaves the face about 1% over, and the penalty then pulls
+    against protection in the next step.
+    slack: the penalty (and its weight's doubling) acts only on a region more than this
+    fraction over its budget (0 = any excess): the projection's own overshoot is left to the
+    projection, and to the final rescale of the rounded photo.
+    rate: Adam's learning rate, as a fraction of ``linf``.
+    average: the cloak returned is the mean of the last ``average`` share of the steps'
+    cloaks, rescaled onto the budget (0 = the last step's): each step fits the views it drew,
+    and their mean keeps what the views share.
+    ring_budget: with ``context``, the budget of the outer regions (the face region and the
+    ring around it, seen together) as a multiple of ``dssim``.
+    geometry_sweep: the chance of a box view moves linearly over the steps, from
+    ``geometry - geometry_sweep / 2`` at the first to ``geometry + geometry_sweep / 2`` at
+    the last (0 = the same at every step): the last steps shape the cloak returned.
     """
 
     name: str
@@ -105,6 +122,17 @@ class Mode:
     flip: float = 0.0
     photometric: float = 0.0
     reference: str = "view"
+    settle: int = 0
+    slack: float = 0.0
+    rate: float = 0.25
+    average: float = 0.0
+    ring_budget: float = 1.0
+    geometry_sweep: float = 0.0
+
+    def limits(self, faces: int, regions: int) -> list[float]:
+        """The DSSIM budget of each budgeted region: ``faces`` face regions, then the outer
+        regions (``regions`` in all)."""
+        return [self.dssim] * faces + [self.dssim * self.ring_budget] * (regions - faces)
 
     @property
     def smoothed_cloak(self) -> bool:
@@ -113,11 +141,19 @@ class Mode:
 
 
 def _shipped(
-    name: str, linf: float, dssim: float, steps: int, target: float, wide: float, ring: bool
+    name: str,
+    linf: float,
+    dssim: float,
+    steps: int,
+    target: float,
+    wide: float,
+    ring: bool,
+    sweep: float = 0.0,
 ) -> Mode:
     """The recipe every shipped mode follows; they differ in budget, steps, target, whether
-    the cloak has a wide field (``wide``, ``Mode.smooth_wide``) and whether the context ring
-    is projected onto its budget apart from the face (``ring``, ``Mode.ring``)."""
+    the cloak has a wide field (``wide``, ``Mode.smooth_wide``), whether the context ring
+    is projected onto its budget apart from the face (``ring``, ``Mode.ring``) and whether
+    the share of box views moves over the steps (``sweep``, ``Mode.geometry_sweep``)."""
     return Mode(
         name,
         linf,
@@ -131,6 +167,7 @@ def _shipped(
         geometry=0.5,
         context=0.3,
         ring=ring,
+        geometry_sweep=sweep,
     )
 
 

@@ -76,8 +76,8 @@ def merge(
     mode: Mode,
 ) -> tuple[np.ndarray, list[float], float]:
     """Add the upsampled perturbation to ``rgb`` (H, W, 3) uint8 within ``region``; scale it
-    down until every face box is within ``mode.dssim``. Returns (uint8 image, per-face
-    DSSIM, scale used)."""
+    down until every budgeted region is within its budget (``Mode.limits``). Returns (uint8
+    image, per-face DSSIM, scale used)."""
     roi_np = rgb[region.y0 : region.y1, region.x0 : region.x1]
     roi = to_tensor(roi_np)
     delta = F.interpolate(
@@ -85,14 +85,15 @@ def merge(
     ).clamp(-mode.linf, mode.linf)
     s = 1.0
     budget = region.budget_boxes
+    limits = torch.tensor(mode.limits(len(region.boxes), len(budget)))
     with torch.no_grad():
         out = _apply(roi, delta, s)
         ds = face_dssim(roi, out, budget)
-        if bool((ds > mode.dssim).any()):
+        if bool((ds > limits).any()):
             lo, hi = 0.0, 1.0
             for _ in range(7):
                 mid = (lo + hi) / 2
-                if bool((face_dssim(roi, _apply(roi, delta, mid), budget) > mode.dssim).any()):
+                if bool((face_dssim(roi, _apply(roi, delta, mid), budget) > limits).any()):
                     hi = mid
                 else:
                     lo = mid
