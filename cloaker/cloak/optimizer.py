@@ -9,7 +9,8 @@ Algorithm (per photo, all faces in one batch per model):
                         draws its views from its own random stream):
                         crops = EOT(warp(x', jittered alignment)), or, with probability
                         ``mode.geometry``, EOT(a detector-box crop) with the clean face's
-                        embedding through that crop as e0_m
+                        embedding through that crop as e0_m (``mode.geometry_sweep``:
+                        that probability moves over the steps)
                         g_m = d/dx' mean_faces cos(embed_m(crops), e0_m)
                         (``mode.sgm``: residual branches pass that share of g_m back)
       g = sum_m g_m (``mode.balance``: each g_m scaled to the models' mean norm first)
@@ -480,7 +481,7 @@ def optimize(
         loss = (x * total).sum()  # its gradient on delta: the surrogates' gradient, chained
         # The penalty takes the cloak back where it costs the most SSIM; the projection alone
         # shrinks it everywhere, so without the penalty the cloak ends small and protects
-        # far less at the same budget (BENCHMARKS.md, the budget's projection and penalty).
+        # far less at the same budget (BENCHMARKS.md, "How `mid` spends its budget").
         # The penalty only pulls when a face is over budget. When the last projection left
         # the cloak as it was, its DSSIM is this x's and within budget: nothing to compute.
         # Otherwise it is computed once, with the graph the penalty needs if a face is over.
