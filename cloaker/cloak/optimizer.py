@@ -323,7 +323,10 @@ def optimize(
     inner = box_mask(boxes, tuple(base.shape[-2:])).to(base.device, base.dtype) if ring else None
     with torch.no_grad():
         base_crops = face_crops(base, budget)
-    limits = torch.tensor(mode.limits(len(boxes), len(budget)), dtype=base.dtype).to(base.device)
+    limits = torch.tensor(
+        mode.limits(len(boxes), len(budget)), dtype=base.dtype, device=base.device
+    )
+    limit = limits * (1 + mode.slack)  # where the penalty starts to pull
     if mode.texture:
         mask = mask * texture_mask(base, boxes, mode.texture)
     short = float(np.min(boxes[:, 2:] - boxes[:, :2])) if len(boxes) else 0.0
@@ -486,7 +489,6 @@ def optimize(
         # the cloak as it was, its DSSIM is this x's and within budget: nothing to compute.
         # Otherwise it is computed once, with the graph the penalty needs if a face is over.
         ds = face_dssim(base, x, budget, base_crops) if known is None else known
-        limit = limits * (1 + mode.slack)
         over = ds.detach() - limit
         if bool((over > 0).any()):
             loss = loss + lam * torch.relu(ds - limit).sum() * 100
