@@ -293,20 +293,33 @@ def optimize(
     # Budgeted boxes: the face regions, then the outer regions if the cloak reaches them.
     budget = np.round(region.budget_boxes * region.scale).astype(int)
     spread = np.round(region.outer * region.scale).astype(int)
-    with torch.no_grad():
-        clean = {n: e.embed(warp(base, region.matrices[n], e.size)) for n, e in extractors.items()}
-        # Box-crop geometries and the clean face's embedding through each (its reference
-        # there: a box crop of the clean face is not where its aligned crop lands).
-        presets = {
-            n: box_presets(region.faces, region.matrices[n], e.size) if mode.geometry else []
-            for n, e in extractors.items()
-        }
-        clean_box = {
-            n: list(e.embed(warp(base, np.concatenate(presets[n]), e.size)).split(len(boxes)))
-            if presets[n]
-            else []
-            for n, e in extractors.items()
-        }
+    # Box-crop geometries and the clean face's embedding through each (its reference there: a
+    # box crop of the clean face is not where its aligned crop lands).
+    presets = {
+        n: box_presets(region.faces, region.matrices[n], e.size) if mode.geometry else []
+        for n, e in extractors.items()
+    }
+
+    def input_size(name: str) -> float:  # a surrogate's cost per view, roughly
+        return float(extractors[name].size)
+
+    def references(name: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The clean face's embeddings through surrogate ``name``'s aligned crop and through
+        each of its box presets."""
+        e = extractors[name]
+        with torch.no_grad():  # grad mode is per thread: set where the passes run
+            aligned = e.embed(warp(base, region.matrices[name], e.size))
+            if not presets[name]:
+                return aligned, []
+            crops = warp(base, np.concatenate(presets[name]), e.size)
+            return aligned, list(e.embed(crops).split(len(boxes)))
+
+    # Side by side on the surrogates' worker threads, one torch thread each, as every step's
+    # passes run (and as the curves, at one thread, compute them).
+    names = list(extractors)
+    refs = run_surrogates(names, references, base.device, cost=input_size)
+    clean = {n: r[0] for n, r in zip(names, refs, strict=True)}
+    clean_box = {n: r[1] for n, r in zip(names, refs, strict=True)}
     if mode.reference not in ("view", "exact"):
         for n in extractors:
             if mode.reference == "centroid":
@@ -443,9 +456,6 @@ def optimize(
 
     # Torch's global generator (model noise, dropout) would be drawn in thread order.
     side_by_side = not (mode.noise or mode.dropout)
-
-    def input_size(name: str) -> float:  # a surrogate's cost per view, roughly
-        return float(extractors[name].size)
 
     for step in range(mode.steps):
         if cancel is not None and cancel.is_set():
