@@ -165,6 +165,9 @@ GEO_LEVERS: dict[str, Mode] = {
     "mid+sweep.4": SC_SWEEP,
     "mid+sweep-.4": replace(SC_RING, name="mid+sweep-.4", geometry_sweep=-0.4),
     "mid+sweep.2": replace(SC_RING, name="mid+sweep.2", geometry_sweep=0.2),
+    # The sweep's end moved: to 65% box views (from 25%), or the sweep widened to 20% -> 80%.
+    "mid+sw.45": replace(SC_RING, name="mid+sw.45", geometry=0.45, geometry_sweep=0.4),
+    "mid+sweep.6": replace(SC_RING, name="mid+sweep.6", geometry_sweep=0.6),
     # mid's recipe (box views, context, smoothed cloak) at low's and high's budgets.
     "low+sc+geo": replace(SC_MID, name="low+sc+geo", linf=12 / 255, dssim=0.012, target=1.6),
     "high+sc+geo": SC_HIGH,
@@ -176,6 +179,10 @@ GEO_LEVERS: dict[str, Mode] = {
     # low and high with the context ring projected apart.
     "low+ring": replace(SC_LOW, name="low+ring", smooth_wide=0.04, ring=True),
     "high+ring": replace(SC_HIGH, name="high+ring", ring=True),
+    # high with mid's sweep of box views.
+    "high+sweep.4": replace(SC_HIGH, name="high+sweep.4", geometry_sweep=0.4),
+    # mid again with other random draws (views, shifts, transforms): the noise of one seed.
+    "mid+sweep.4.s1": replace(SC_SWEEP, name="mid+sweep.4.s1"),
     "mid+sgm-box": replace(
         MID,
         name="mid+sgm-box",
@@ -195,6 +202,15 @@ ENSEMBLE_CHANGE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "mid+arc-dlib": ((EXTRA,), ("dlib_resnet",)),
     "mid+arc+loose": ((EXTRA,), ()),
 }
+
+
+# Points cloaked with another seed than 0 (the optimizer's random draws), so that the noise of
+# one seed can be told from a lever's effect.
+SEEDS: dict[str, int] = {"mid+sweep.4.s1": 1}
+
+
+def seed_of(point: str) -> int:
+    return SEEDS.get(point, 0)
 
 
 def ensemble_for(point: str, held: str) -> tuple[str, ...]:
@@ -250,7 +266,7 @@ def shipped_name(point: str) -> str | None:
     """Which shipped mode (low/mid/high, or a Fawkes preset) this point is, if any."""
     if point in FAWKES_MODES:
         return point
-    if point in ENSEMBLE_CHANGE:
+    if point in ENSEMBLE_CHANGE or point in SEEDS:
         return None
     for name, mode in MODES.items():
         if params(mode) == params(POINTS[point]):
@@ -273,6 +289,8 @@ def cached(results: Path, point: str, held: str) -> dict | None:
     if point in NEEDS_GEOMETRY and not doc.get("geometry_keys"):
         return None
     if tuple(doc.get("ensemble", ())) != ensemble_for(point, held):
+        return None
+    if doc.get("seed", 0) != seed_of(point):
         return None
     return doc
 
@@ -337,6 +355,7 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
             progress=lambda line: print("  " + line, flush=True),
             geometries=geometry.GEOMETRIES,
             calibration={held: {g: geometry.Calibration(**c) for g, c in cal.items()}},
+            seed=seed_of(todo[0]),
         )
         doc = ev.to_json()
         for p in todo:
@@ -356,6 +375,7 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
                 "calibration": doc["calibration"],
                 "records": [r for r in doc["records"] if r["mode"] == p],
                 "skipped": doc["skipped"],
+                **({"seed": seed_of(p)} if p in SEEDS else {}),
             }
             path = cache_path(args.results, p, held)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -363,10 +383,11 @@ def run_legs(args: argparse.Namespace, points: list[str]) -> None:
 
 
 def _by_ensemble(points: list[str]) -> list[list[str]]:
-    """Points grouped by how their ensemble is changed (one engine per group and leg)."""
+    """Points grouped by how their ensemble is changed and by seed (one engine and one
+    evaluation per group and leg)."""
     groups: dict[object, list[str]] = {}
     for p in points:
-        groups.setdefault(ENSEMBLE_CHANGE.get(p), []).append(p)
+        groups.setdefault((ENSEMBLE_CHANGE.get(p), seed_of(p)), []).append(p)
     return list(groups.values())
 
 
@@ -531,7 +552,12 @@ def describe(mode: Mode | FawkesMode) -> str:
 def ensemble_note(point: str) -> str:
     """How a point's ensemble differs from "the other three", for the budget column."""
     add, drop = ENSEMBLE_CHANGE.get(point, ((), ()))
-    return "".join(f", surrogate {m} added" for m in add) + "".join(f", without {m}" for m in drop)
+    seed = f", seed {seed_of(point)}" if point in SEEDS else ""
+    return (
+        "".join(f", surrogate {m} added" for m in add)
+        + "".join(f", without {m}" for m in drop)
+        + seed
+    )
 
 
 def _geo_cell(pt: Point, transform: str) -> str:

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from bench_util import import_bench
 
 
 @pytest.fixture(scope="module")
 def paired():
-    sys.path.insert(0, str(BENCH))
-    try:
-        return importlib.import_module("paired")
-    finally:
-        sys.path.remove(str(BENCH))
+    return import_bench("paired")
 
 
 def _point(module, name: str, distances: dict[str, dict[str, dict[str, float]]]):
@@ -70,3 +61,47 @@ def test_the_sign_test_is_two_sided_and_even_splits_are_not_evidence(paired) -> 
     assert paired.Tally(farther=9, nearer=1, n=10).sign_p() == pytest.approx(22 / 1024)
     assert paired.Tally(farther=1, nearer=9, n=10).sign_p() == pytest.approx(22 / 1024)
     assert paired.Tally().sign_p() == 1.0
+
+
+def test_per_photo_counts_one_trial_per_photo_model_and_class(paired) -> None:
+    # Box x1.6 and its 2x cut move opposite ways on photo 1; box x1.0 and x1.3 both farther.
+    a = _point(
+        paired,
+        "a",
+        {
+            "dlib_resnet": {
+                "p/1.jpg": {
+                    "jpeg85@box1.6": 0.30,
+                    "jpeg85@box1.6@2x": 0.30,
+                    "jpeg85@box1.0": 0.2,
+                    "jpeg85@box1.3": 0.2,
+                },
+                "p/2.jpg": {"jpeg85@box1.6": 0.4, "jpeg85@box1.6@2x": 0.4},
+            }
+        },
+    )
+    b = _point(
+        paired,
+        "b",
+        {
+            "dlib_resnet": {
+                "p/1.jpg": {
+                    "jpeg85@box1.6": 0.35,
+                    "jpeg85@box1.6@2x": 0.27,
+                    "jpeg85@box1.0": 0.3,
+                    "jpeg85@box1.3": 0.25,
+                },
+                "p/2.jpg": {"jpeg85@box1.6": 0.3, "jpeg85@box1.6@2x": 0.3},
+            }
+        },
+    )
+    each = paired.paired(a, b)
+    assert (each[paired.CLASSES[2]].farther, each[paired.CLASSES[2]].nearer) == (1, 3)
+    assert (each[paired.CLASSES[1]].farther, each[paired.CLASSES[1]].n) == (2, 2)
+    t = paired.paired(a, b, per_photo=True)
+    _, mid, loose = (t[c] for c in paired.CLASSES)
+    # Photo 1's loose crops: (+0.05 - 0.03) / 2 = +0.01, one trial; photo 2's: -0.1.
+    assert (loose.farther, loose.nearer, loose.n) == (1, 1, 2)
+    assert loose.change == pytest.approx(0.01 - 0.1)
+    assert (mid.farther, mid.nearer, mid.n) == (1, 0, 1)
+    assert mid.change == pytest.approx(0.075)

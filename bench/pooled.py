@@ -1,0 +1,107 @@
+"""A curve point's protection pooled over probe sets, and over seeds of the same parameters.
+
+    .venv/bin/python bench/pooled.py mid+sweep.4,mid+sweep.4.s1 \
+        --results bench/results/curves bench/results/curves-b bench/results/curves-c
+
+One probe set holds 10-12 photos, so one seed moves its percentages by up to 10 points
+(BENCHMARKS.md, "The noise of one seed"). This sums, per held-out model and crop geometry,
+the faces protected and the faces eligible over every results folder and every point named
+(points that are the same parameters under other seeds), after JPEG q85, and prints the
+pooled shares: per geometry the mean over the held-out models and the worst of them, then
+the aligned crop, the worst geometry and all seven geometries as the curves report them.
+Reads ``bench/curves.py``'s cached legs; measures nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import curves
+
+Counts = dict[str, dict[str, list[int]]]  # geometry -> held-out model -> [protected, eligible]
+
+
+def pool(points: Sequence[curves.Point]) -> Counts:
+    """Faces protected and eligible per geometry ("aligned" for the model's own crop) and
+    held-out model, summed over ``points``; only geometries every point measured."""
+    geometries = ["aligned", *sorted(set.intersection(*(set(p.geometries) for p in points)))]
+    out: Counts = {}
+    for g in geometries:
+        key = curves.Q85 if g == "aligned" else f"{curves.Q85}@{g}"
+        per: dict[str, list[int]] = {}
+        for p in points:
+            for held in p.legs:
+                score = p.score(held)
+                c = per.setdefault(held, [0, 0])
+                c[0] += score["protected"][key]
+                c[1] += score["eligible"][key]
+        out[g] = per
+    return out
+
+
+def shares(per: dict[str, list[int]]) -> dict[str, float]:
+    return {held: prot / elig for held, (prot, elig) in per.items() if elig}
+
+
+def summary(counts: Counts) -> dict[str, object]:
+    """The aligned crop's mean (worst), the worst box geometry's, and all seven together."""
+    mean = {g: sum(s.values()) / len(s) for g, per in counts.items() if (s := shares(per))}
+    boxes = [g for g in mean if g != "aligned"]
+    worst_g = min(boxes, key=lambda g: (mean[g], g)) if boxes else None
+    prot = sum(c[0] for per in counts.values() for c in per.values())
+    elig = sum(c[1] for per in counts.values() for c in per.values())
+    return {
+        "aligned": (mean["aligned"], min(shares(counts["aligned"]).values())),
+        "worst_geometry": None
+        if worst_g is None
+        else (worst_g, mean[worst_g], min(shares(counts[worst_g]).values())),
+        "all": prot / elig if elig else 0.0,
+    }
+
+
+def table(counts: Counts) -> list[str]:
+    models = list(dict.fromkeys(h for per in counts.values() for h in per))
+    lines = [
+        "| geometry | " + " | ".join(models) + " | mean | worst |",
+        "| --- |" + " --- |" * (len(models) + 2),
+    ]
+    for g, per in counts.items():
+        s = shares(per)
+        cells = [f"{s[m]:.0%} ({per[m][0]}/{per[m][1]})" if m in s else "n/a" for m in models]
+        lines.append(
+            f"| {g} | "
+            + " | ".join(cells)
+            + f" | {sum(s.values()) / len(s):.0%} | {min(s.values()):.0%} |"
+        )
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("points", help="point[,point...]: the same parameters under other seeds")
+    ap.add_argument("--results", type=Path, nargs="+", default=[curves.DEFAULT_RESULTS])
+    args = ap.parse_args()
+    names = [p for p in args.points.split(",") if p]
+    found = []
+    for results in args.results:
+        loaded = curves.load(results)
+        found += [loaded[n] for n in names if n in loaded]
+    if not found:
+        raise SystemExit(f"none of {', '.join(names)} has every leg in {args.results}")
+    counts = pool(found)
+    s = summary(counts)
+    photos = sum(len(p.legs[next(iter(p.legs))]["probes"]) for p in found)
+    print(f"{len(found)} point-sets pooled, {photos} cloaked photos; after JPEG q85\n")
+    print("\n".join(table(counts)))
+    al, al_worst = s["aligned"]
+    print(f"\naligned {al:.0%} ({al_worst:.0%})", end="")
+    if s["worst_geometry"] is not None:
+        g, m, w = s["worst_geometry"]
+        print(f"; worst geometry {m:.0%} ({w:.0%}), {g}", end="")
+    print(f"; all seven geometries {s['all']:.0%}")
+
+
+if __name__ == "__main__":
+    main()
