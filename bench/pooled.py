@@ -9,12 +9,16 @@ the faces protected and the faces eligible over every results folder and every p
 (points that are the same parameters under other seeds), after JPEG q85, and prints the
 pooled shares: per geometry the mean over the held-out models and the worst of them, then
 the aligned crop, the worst geometry and all seven geometries as the curves report them.
-Reads ``bench/curves.py``'s cached legs; measures nothing.
+``--distances`` adds how far the cloak moved each held-out model's distance from the owner:
+the medians of the clean and the cloaked distance, as shares of that geometry's threshold
+(a face is protected once the cloaked share passes 1). Reads ``bench/curves.py``'s cached
+legs; measures nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -78,10 +82,53 @@ def table(counts: Counts) -> list[str]:
     return lines
 
 
+def distances(points: Sequence[curves.Point]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per geometry and held-out model, the medians over every cloaked photo of the clean
+    and the cloaked distance from the owner, each divided by the geometry's threshold."""
+    shares: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for p in points:
+        for held, leg in p.legs.items():
+            cal = leg["calibration"][held]
+            for r in leg["records"]:
+                if "cloaked" not in r:
+                    continue
+                for g, c in cal.items():
+                    key = curves.Q85 if g == "aligned" else f"{curves.Q85}@{g}"
+                    clean, cloaked = r["clean"][held].get(key), r["cloaked"][held].get(key)
+                    if clean is None or cloaked is None:
+                        continue
+                    t = c["threshold"]
+                    shares.setdefault(g, {}).setdefault(held, []).append((clean / t, cloaked / t))
+    return {
+        g: {
+            held: (statistics.median(v[0] for v in vs), statistics.median(v[1] for v in vs))
+            for held, vs in per.items()
+        }
+        for g, per in shares.items()
+    }
+
+
+def distance_table(medians: dict[str, dict[str, tuple[float, float]]]) -> list[str]:
+    models = list(dict.fromkeys(h for per in medians.values() for h in per))
+    lines = [
+        "| geometry | " + " | ".join(models) + " |",
+        "| --- |" + " --- |" * len(models),
+    ]
+    for g, per in medians.items():
+        cells = [f"{per[m][0]:.2f} -> {per[m][1]:.2f}" if m in per else "n/a" for m in models]
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("points", help="point[,point...]: the same parameters under other seeds")
     ap.add_argument("--results", type=Path, nargs="+", default=[curves.DEFAULT_RESULTS])
+    ap.add_argument(
+        "--distances",
+        action="store_true",
+        help="also the median clean -> cloaked distance, as shares of the threshold",
+    )
     args = ap.parse_args()
     names = [p for p in args.points.split(",") if p]
     found = []
@@ -101,6 +148,9 @@ def main() -> None:
         g, m, w = s["worst_geometry"]
         print(f"; worst geometry {m:.0%} ({w:.0%}), {g}", end="")
     print(f"; all seven geometries {s['all']:.0%}")
+    if args.distances:
+        print("\nMedian distance from the owner, clean -> cloaked, as a share of the threshold:\n")
+        print("\n".join(distance_table(distances(found))))
 
 
 if __name__ == "__main__":

@@ -62,3 +62,25 @@ def test_pools_counts_over_points_then_takes_shares(pooled) -> None:
     assert s["all"] == pytest.approx((4 + 8 + 6 + 4 + 7 + 2) / (8 + 8 + 8 + 8 + 8 + 8))
     lines = pooled.table(counts)
     assert "| box1.6 | 88% (7/8) | 25% (2/8) | 56% | 25% |" in lines
+
+
+def test_distances_are_medians_of_shares_of_each_geometry_threshold(pooled) -> None:
+    q = pooled.curves.Q85
+    point = _point(pooled, "p", {"sface": {"aligned": (1, 3), "box1.6": (0, 3)}})
+    leg = point.legs["sface"]
+    leg["calibration"] = {"sface": {"aligned": {"threshold": 1.0}, "box1.6": {"threshold": 0.5}}}
+    clean = [0.4, 0.5, 0.6]
+    cloaked = [0.8, 1.2, 0.9]
+    leg["records"] = [
+        {
+            "photo": f"a/{i}.jpg",
+            "clean": {"sface": {q: c, f"{q}@box1.6": c / 2}},
+            "cloaked": {"sface": {q: k, f"{q}@box1.6": k / 4}},
+        }
+        for i, (c, k) in enumerate(zip(clean, cloaked, strict=True))
+    ] + [{"photo": "failed.jpg", "error": "no face"}]
+    medians = pooled.distances([point])
+    assert medians["aligned"]["sface"] == pytest.approx((0.5, 0.9))
+    # box x1.6: clean c/2 and cloaked k/4 against a threshold of 0.5.
+    assert medians["box1.6"]["sface"] == pytest.approx((0.5, 0.45))
+    assert "| box1.6 | 0.50 -> 0.45 |" in pooled.distance_table(medians)
