@@ -100,6 +100,7 @@ def measure(
     """(ensemble cosines per held-out cell, the target cell's cosine with every other cell,
     the probe photos used)."""
     from cloaker.engine import Engine
+    from cloaker.errors import CloakerError
     from cloaker.evaluation import harness
     from cloaker.imageio import decode
     from cloaker.models.zoo import load_extractor
@@ -116,7 +117,11 @@ def measure(
         paths = paths[:photos]
         if len(paths) < 2:
             continue
-        rgbs = [decode(p.read_bytes()).rgb for p in paths]
+        try:
+            rgbs = [decode(p.read_bytes()).rgb for p in paths]
+        except CloakerError as exc:  # a bad file in the folder is reported, not fatal
+            print(f"  {name}: cannot decode a photo ({exc.message}), skipped", file=sys.stderr)
+            continue
         found = [engine.detect(rgb) for rgb in rgbs]
         if any(not f for f in found):
             print(f"  {name}: no face in one of its photos, skipped", file=sys.stderr)
@@ -201,11 +206,22 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, geometry = args.target.split(",")
+    model, _, geometry = args.target.partition(",")
     target = (model, geometry)
-    per_held, to_target, used = measure(
-        args.dir, args.identities, args.photos, target, args.candidates
-    )
+    growths = (*EVALUATED, *(f"box{k}" for k in WIDER))
+    if model not in (*MODELS, *args.candidates) or geometry not in growths:
+        ap.error(
+            f"--target: a model of {', '.join(MODELS)} (or a candidate), then one of "
+            f"{', '.join(growths)}"
+        )
+    from cloaker.errors import CloakerError
+
+    try:
+        per_held, to_target, used = measure(
+            args.dir, args.identities, args.photos, target, args.candidates
+        )
+    except (OSError, ValueError, CloakerError) as exc:  # no folder, unknown or missing model
+        sys.exit(f"alignment: {exc}")
     if not used:
         sys.exit("no identity with a face in each of its photos")
     print(f"{len(used)} probe photos: {', '.join(used)}\n")
