@@ -99,15 +99,14 @@ def measure(
 ) -> tuple[dict[Cell, list[float]], dict[Cell, list[float]], list[str]]:
     """(ensemble cosines per held-out cell, the target cell's cosine with every other cell,
     the probe photos used)."""
-    from cloaker.engine import Engine
+    from cloaker.detect import FaceDetector
     from cloaker.errors import CloakerError
     from cloaker.evaluation import harness
     from cloaker.imageio import decode
     from cloaker.models.zoo import load_extractor
 
     extractors = {n: load_extractor(n) for n in (*MODELS, *candidates)}
-    engine = Engine(device="cpu", ensemble=("sface",))
-    engine.warm()
+    detector = FaceDetector(device="cpu")
     mode = MODES["mid"]
     wide = [f"box{k}" for k in WIDER]
     per_held: dict[Cell, list[float]] = {}
@@ -122,7 +121,7 @@ def measure(
         except CloakerError as exc:  # a bad file in the folder is reported, not fatal
             print(f"  {name}: cannot decode a photo ({exc.message}), skipped", file=sys.stderr)
             continue
-        found = [engine.detect(rgb) for rgb in rgbs]
+        found = [detector.detect(rgb) for rgb in rgbs]
         if any(not f for f in found):
             print(f"  {name}: no face in one of its photos, skipped", file=sys.stderr)
             continue

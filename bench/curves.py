@@ -550,7 +550,8 @@ def describe(mode: Mode | FawkesMode) -> str:
 
 
 def ensemble_note(point: str) -> str:
-    """How a point's ensemble differs from "the other three", for the budget column."""
+    """How a point's ensemble differs from "the other three", and its seed if not 0, for the
+    budget column."""
     add, drop = ENSEMBLE_CHANGE.get(point, ((), ()))
     seed = f", seed {seed_of(point)}" if point in SEEDS else ""
     return (

@@ -27,13 +27,18 @@ import curves
 Counts = dict[str, dict[str, list[int]]]  # geometry -> held-out model -> [protected, eligible]
 
 
+def _key(geometry: str) -> str:
+    """A geometry's key in the legs, after JPEG q85."""
+    return curves.Q85 if geometry == "aligned" else f"{curves.Q85}@{geometry}"
+
+
 def pool(points: Sequence[curves.Point]) -> Counts:
     """Faces protected and eligible per geometry ("aligned" for the model's own crop) and
     held-out model, summed over ``points``; only geometries every point measured."""
     geometries = ["aligned", *sorted(set.intersection(*(set(p.geometries) for p in points)))]
     out: Counts = {}
     for g in geometries:
-        key = curves.Q85 if g == "aligned" else f"{curves.Q85}@{g}"
+        key = _key(g)
         per: dict[str, list[int]] = {}
         for p in points:
             for held in p.legs:
@@ -51,16 +56,17 @@ def shares(per: dict[str, list[int]]) -> dict[str, float]:
 
 def summary(counts: Counts) -> dict[str, object]:
     """The aligned crop's mean (worst), the worst box geometry's, and all seven together."""
-    mean = {g: sum(s.values()) / len(s) for g, per in counts.items() if (s := shares(per))}
+    by_g = {g: s for g, per in counts.items() if (s := shares(per))}
+    mean = {g: sum(s.values()) / len(s) for g, s in by_g.items()}
     boxes = [g for g in mean if g != "aligned"]
     worst_g = min(boxes, key=lambda g: (mean[g], g)) if boxes else None
     prot = sum(c[0] for per in counts.values() for c in per.values())
     elig = sum(c[1] for per in counts.values() for c in per.values())
     return {
-        "aligned": (mean["aligned"], min(shares(counts["aligned"]).values())),
+        "aligned": (mean["aligned"], min(by_g["aligned"].values())),
         "worst_geometry": None
         if worst_g is None
-        else (worst_g, mean[worst_g], min(shares(counts[worst_g]).values())),
+        else (worst_g, mean[worst_g], min(by_g[worst_g].values())),
         "all": prot / elig if elig else 0.0,
     }
 
@@ -85,7 +91,7 @@ def table(counts: Counts) -> list[str]:
 def distances(points: Sequence[curves.Point]) -> dict[str, dict[str, tuple[float, float]]]:
     """Per geometry and held-out model, the medians over every cloaked photo of the clean
     and the cloaked distance from the owner, each divided by the geometry's threshold."""
-    shares: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    ratios: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for p in points:
         for held, leg in p.legs.items():
             cal = leg["calibration"][held]
@@ -93,18 +99,18 @@ def distances(points: Sequence[curves.Point]) -> dict[str, dict[str, tuple[float
                 if "cloaked" not in r:
                     continue
                 for g, c in cal.items():
-                    key = curves.Q85 if g == "aligned" else f"{curves.Q85}@{g}"
+                    key = _key(g)
                     clean, cloaked = r["clean"][held].get(key), r["cloaked"][held].get(key)
                     if clean is None or cloaked is None:
                         continue
                     t = c["threshold"]
-                    shares.setdefault(g, {}).setdefault(held, []).append((clean / t, cloaked / t))
+                    ratios.setdefault(g, {}).setdefault(held, []).append((clean / t, cloaked / t))
     return {
         g: {
             held: (statistics.median(v[0] for v in vs), statistics.median(v[1] for v in vs))
             for held, vs in per.items()
         }
-        for g, per in shares.items()
+        for g, per in ratios.items()
     }
 
 

@@ -63,15 +63,15 @@ def test_ensemble_direction_leaves_the_held_out_model_out_and_weighs_the_views(a
 def test_a_step_along_the_gradient_makes_the_face_look_more_like_its_owner(
     alignment, models_dir, faces_dir
 ):
-    from cloaker.engine import Engine
+    from cloaker.detect import FaceDetector
     from cloaker.imageio import decode
     from cloaker.models.zoo import load_extractor
 
-    engine = Engine(device="cpu", ensemble=("sface",))
+    detector = FaceDetector(device="cpu")
     sface = load_extractor("sface", "cpu")
     folder = faces_dir / "people" / "ariel_sharon"
     rgbs = [decode((folder / f"{i}.jpg").read_bytes()).rgb for i in (1, 2, 3)]
-    faces = [max(engine.detect(rgb), key=lambda f: f.size) for rgb in rgbs]
+    faces = [max(detector.detect(rgb), key=lambda f: f.size) for rgb in rgbs]
     g = geo.BY_NAME["box1.3"]
     ref = np.mean(
         [
