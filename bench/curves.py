@@ -183,6 +183,13 @@ GEO_LEVERS: dict[str, Mode] = {
     "high+sweep.4": replace(SC_HIGH, name="high+sweep.4", geometry_sweep=0.4),
     # mid again with other random draws (views, shifts, transforms): the noise of one seed.
     "mid+sweep.4.s1": replace(SC_SWEEP, name="mid+sweep.4.s1"),
+    # A control, not a cloak: noise shaped as mid's cloak (blur, colour, reach), no
+    # optimization, scaled onto a budget that leaves it more visible than mid (face SSIM
+    # 0.957-0.960; smooth noise under mid's 16/255 cap stays far under budget): what
+    # visibility alone moves.
+    "mid+rand": replace(
+        SC_SWEEP, name="mid+rand", steps=0, random_start=1.0, linf=0.25, dssim=0.04
+    ),
     "mid+sgm-box": replace(
         MID,
         name="mid+sgm-box",
@@ -538,6 +545,7 @@ def describe(mode: Mode | FawkesMode) -> str:
         "rate": f"step {mode.rate:g} of the cap",
         "average": f"the mean cloak of the last {mode.average:.0%} of the steps",
         "ring_budget": f"surroundings' budget x{mode.ring_budget}",
+        "random_start": f"starting from noise of {mode.random_start:g}x the cap",
         "geometry_sweep": (
             f"moving from {mode.geometry - mode.geometry_sweep / 2:.0%} to "
             f"{mode.geometry + mode.geometry_sweep / 2:.0%} over the steps"

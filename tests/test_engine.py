@@ -207,6 +207,27 @@ def test_a_ring_projected_apart_keeps_more_of_the_surroundings_cloak(engine: Eng
     assert float(ds[0]) <= apart.dssim + 1e-3
 
 
+def test_a_random_start_without_steps_is_noise_on_the_budget(
+    engine: Engine,
+) -> None:
+    """``random_start`` with no steps is the curves' control: noise shaped as the cloak is
+    (blurred, reaching the surroundings), scaled onto the budget, the same for the same seed,
+    and moving each surrogate less than six steps of optimization do (at 16/255)."""
+    rgb = _rgb(ASTRONAUT)
+    # The curves' control lifts the L-inf cap: smooth noise at 16/255 stays far under budget.
+    control = replace(MODES["mid"], name="noise", steps=0, random_start=1.0, linf=0.25)
+    out, info = engine.cloak_array(rgb, control, seed=3)
+    again, _ = engine.cloak_array(rgb, control, seed=3)
+    other, _ = engine.cloak_array(rgb, control, seed=4)
+    assert info.steps == 0 and np.array_equal(out, again) and not np.array_equal(out, other)
+    # Scaled up onto the budget, not left at the noise's size (about a quarter of it here);
+    # measured again on the rounded photo at full resolution, a little under.
+    assert all(0.75 * control.dssim <= d <= control.dssim + 1e-6 for d in info.dssim), info.dssim
+    optimized, _ = engine.cloak_array(rgb, replace(MODES["mid"], name="six", steps=6), seed=3)
+    noise, steps = _distances(engine, rgb, out), _distances(engine, rgb, optimized)
+    assert all(noise[m] < 0.8 * steps[m] for m in steps), (noise, steps)
+
+
 def test_unknown_mode_is_a_clear_error(engine: Engine) -> None:
     with pytest.raises(ValueError, match=r"unknown mode.*fawkes-high"):
         engine.cloak_array(_rgb(ASTRONAUT), "extreme")

@@ -94,6 +94,10 @@ class Mode:
     geometry_sweep: the chance of a box view moves linearly over the steps, from
     ``geometry - geometry_sweep / 2`` at the first to ``geometry + geometry_sweep / 2`` at
     the last (0 = the same at every step): the last steps shape the cloak returned.
+    random_start: the optimization starts from Gaussian noise of this standard deviation, as
+    a fraction of ``linf``, instead of from no cloak (0 = no noise). With ``steps`` 0 it is a
+    control, not a cloak: noise shaped as the cloak is (blur, colour part, reach) and
+    scaled onto the budget, to tell what the optimization adds to visibility alone.
     """
 
     name: str
@@ -128,6 +132,7 @@ class Mode:
     average: float = 0.0
     ring_budget: float = 1.0
     geometry_sweep: float = 0.0
+    random_start: float = 0.0
 
     def limits(self, faces: int, regions: int) -> list[float]:
         """The DSSIM budget of each budgeted region: ``faces`` face regions, then the outer

@@ -353,6 +353,10 @@ def optimize(
     # scale: delta holds them as a batch of two.
     sigmas = [sigma] + ([mode.smooth_wide * short] if smooth_cloak and mode.smooth_wide else [])
     delta = base.new_zeros((len(sigmas), 1 if gray else 3, *base.shape[-2:]), requires_grad=True)
+    if mode.random_start:
+        noise = torch.Generator(device=base.device).manual_seed(seed)
+        with torch.no_grad():
+            delta.normal_(0.0, mode.random_start * mode.linf, generator=noise)
     opt = torch.optim.Adam([delta], lr=mode.linf * mode.rate)
     lam = 10.0
 
@@ -557,6 +561,10 @@ def optimize(
         if past and within:
             report.early_stop = True
             break
+    if not report.steps:  # no step ran: the start alone (a control), onto the budget
+        with torch.no_grad():
+            out = _onto_budget(cloak(blurred), base, mask, budget, base_crops, limits, mode.linf)
+        return (out * mask).expand_as(base).contiguous(), report
     if mean is not None and averaged > 1:
         with torch.no_grad():
             out = _onto_budget(mean / averaged, base, mask, budget, base_crops, limits, mode.linf)
