@@ -214,7 +214,7 @@ def test_a_random_start_without_steps_is_noise_on_the_budget(
     (blurred, reaching the surroundings), scaled onto the budget, the same for the same seed,
     and moving each surrogate less than six steps of optimization do (at 16/255)."""
     rgb = _rgb(ASTRONAUT)
-    # The curves' control lifts the L-inf cap: smooth noise at 16/255 stays far under budget.
+    # With the L-inf cap lifted, as the curves' control has it.
     control = replace(MODES["mid"], name="noise", steps=0, random_start=1.0, linf=0.25)
     out, info = engine.cloak_array(rgb, control, seed=3)
     again, _ = engine.cloak_array(rgb, control, seed=3)
