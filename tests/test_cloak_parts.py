@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from cloaker.cloak import ssim as ssim_mod
 from cloaker.cloak.modes import FAWKES_MODES, MODE_NAMES, MODES, FawkesMode, resolve_mode
 from cloaker.cloak.optimizer import (
     _onto_budget,
@@ -35,6 +36,25 @@ def test_gaussian_blur_keeps_constants_and_mass_and_spreads_a_spike() -> None:
     assert out.sum().item() == pytest.approx(1.0, abs=1e-5)
     assert out[0, 0, 20, 20] < 0.05 and out[0, 0, 20, 23] > 0.01  # spread over ~sigma
     assert torch.allclose(out, out.flip(-1), atol=1e-7)  # symmetric
+
+
+def test_the_matrix_filters_match_the_convolutions_large_images_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Up to ``MATMUL_MAX`` px a side the blur and SSIM's window run as products with banded
+    matrices; beyond it as grouped convolutions. Both give the same numbers, borders (the
+    blur replicates them) and a blur wider than the image included."""
+    g = torch.Generator().manual_seed(2)
+    for shape, sigma in (((1, 3, 37, 52), 2.2), ((2, 1, 9, 13), 4.0)):
+        x = torch.rand(*shape, generator=g)
+        assert torch.allclose(gaussian_blur(x, sigma), ssim_mod._blur_conv(x, sigma), atol=1e-6)
+    a = torch.rand(2, 1, 40, 31, generator=g)
+    b = (a + 0.2 * torch.rand(2, 1, 40, 31, generator=g)).clamp(0, 1)
+    by_matrix = ssim_map(a, b)
+    monkeypatch.setattr(ssim_mod, "MATMUL_MAX", 8)
+    assert torch.allclose(by_matrix, ssim_map(a, b), atol=1e-5)
+    x = torch.rand(1, 2, 20, 20, generator=g)  # past the (patched) limit: the convolutions
+    assert torch.equal(gaussian_blur(x, 1.5), ssim_mod._blur_conv(x, 1.5))
 
 
 def test_ssim_map_keeps_a_batch_s_images_apart() -> None:

@@ -6,6 +6,8 @@ DSSIM = (1 - SSIM) / 2, the convention Fawkes uses for its budgets.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -25,8 +27,48 @@ def _window(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -
     return g / g.sum()
 
 
+# Up to this many pixels a side, a separable filter runs as two products with a banded
+# matrix: on a 2-core CPU a grouped 1-D convolution of 100-600 px a side took 3-6x as long
+# (BENCHMARKS.md, Speed). Beyond it the dense matrices (n^2 entries, n^3 work) would not pay.
+MATMUL_MAX = 1024
+
+
+@functools.lru_cache(maxsize=32)
+def _blur_matrix(n: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(n, n): ``gaussian_blur``'s 1-D filter along a side of n pixels as a matrix, each
+    border pixel's weight folded back onto it (replicated borders)."""
+    r = max(1, round(3 * sigma))
+    g = _window(2 * r + 1, sigma, device, dtype)
+    taps = torch.arange(-r, r + 1, device=device)
+    cols = (torch.arange(n, device=device)[:, None] + taps).clamp(0, n - 1)
+    return torch.zeros(n, n, device=device, dtype=dtype).scatter_add_(1, cols, g.expand(n, -1))
+
+
+@functools.lru_cache(maxsize=32)
+def _valid_matrix(
+    n: int, size: int, sigma: float, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """(n - size + 1, n): ``ssim_map``'s window at every valid position along a side."""
+    g = _window(size, sigma, device, dtype)
+    rows = torch.arange(n - size + 1, device=device)[:, None]
+    cols = rows + torch.arange(size, device=device)
+    return torch.zeros(n - size + 1, n, device=device, dtype=dtype).scatter_(
+        1, cols, g.expand(n - size + 1, -1)
+    )
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (N, C, h, w) over 3 sigma a side, borders replicated."""
+    h, w = x.shape[-2:]
+    if max(h, w) <= MATMUL_MAX:
+        rows = _blur_matrix(h, sigma, x.device, x.dtype)
+        cols = _blur_matrix(w, sigma, x.device, x.dtype)
+        return rows @ x @ cols.T
+    return _blur_conv(x, sigma)
+
+
+def _blur_conv(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``gaussian_blur`` as two grouped 1-D convolutions (large images)."""
     r = max(1, round(3 * sigma))
     g = _window(2 * r + 1, sigma, x.device, x.dtype)
     c = x.shape[1]
@@ -38,25 +80,34 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 def ssim_map(a: torch.Tensor, b: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Per-pixel SSIM of single-channel images ``a``, ``b``: (B, 1, H, W) in [0, 1] ->
     (B, 1, H - size + 1, W - size + 1) ("valid" window positions only)."""
-    g = _window(size, sigma, a.device, a.dtype)
-    gx, gy = g.view(1, 1, 1, -1), g.view(1, 1, -1, 1)
-
-    # The five local means of every image in one separable pass, as the channels of one
-    # image and grouped 1-D convolutions: small images make a convolution call's overhead
-    # the larger part of its cost, and a grouped call over channels costs half of a plain
-    # one over a batch of 1-channel images (112-px face crops, 2 cores).
+    # The five local means of every image in one separable pass.
     n = a.shape[0]
-    stats = torch.cat([a, b, a * a, b * b, a * b]).transpose(0, 1)  # (1, 5B, H, W)
-    c = stats.shape[1]
-    rows = F.conv2d(stats, gx.expand(c, 1, 1, -1), groups=c)
-    means = F.conv2d(rows, gy.expand(c, 1, -1, 1), groups=c)
-    mu_a, mu_b, m_aa, m_bb, m_ab = means.transpose(0, 1).split(n)
+    stats = torch.cat([a, b, a * a, b * b, a * b])  # (5B, 1, H, W)
+    h, w = stats.shape[-2:]
+    if max(h, w) <= MATMUL_MAX:
+        rows = _valid_matrix(h, size, sigma, a.device, a.dtype)
+        cols = _valid_matrix(w, size, sigma, a.device, a.dtype)
+        means = rows @ stats @ cols.T
+    else:
+        means = _means_conv(stats, size, sigma)
+    mu_a, mu_b, m_aa, m_bb, m_ab = means.split(n)
     saa = m_aa - mu_a**2
     sbb = m_bb - mu_b**2
     sab = m_ab - mu_a * mu_b
     num = (2 * mu_a * mu_b + _C1) * (2 * sab + _C2)
     den = (mu_a**2 + mu_b**2 + _C1) * (saa + sbb + _C2)
     return num / den
+
+
+def _means_conv(stats: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """``ssim_map``'s local means of (K, 1, H, W) as grouped 1-D convolutions (large images):
+    the images as the channels of one, since a grouped call over channels costs half of a
+    plain one over a batch of 1-channel images."""
+    g = _window(size, sigma, stats.device, stats.dtype)
+    c = stats.shape[0]
+    x = stats.transpose(0, 1)  # (1, K, H, W)
+    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c).transpose(0, 1)
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
