@@ -33,36 +33,30 @@ def _window(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -
 MATMUL_MAX = 1024
 
 
-@functools.lru_cache(maxsize=32)
-def _blur_matrix(n: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """(n, n): ``gaussian_blur``'s 1-D filter along a side of n pixels as a matrix, each
-    border pixel's weight folded back onto it (replicated borders)."""
-    r = max(1, round(3 * sigma))
-    g = _window(2 * r + 1, sigma, device, dtype)
-    taps = torch.arange(-r, r + 1, device=device)
-    cols = (torch.arange(n, device=device)[:, None] + taps).clamp(0, n - 1)
-    return torch.zeros(n, n, device=device, dtype=dtype).scatter_add_(1, cols, g.expand(n, -1))
-
-
-@functools.lru_cache(maxsize=32)
-def _valid_matrix(
-    n: int, size: int, sigma: float, device: torch.device, dtype: torch.dtype
+# A few sizes and sigmas serve each photo (the field at half resolution, two regions' SSIM
+# windows); a dense matrix is up to 4 MB, so the daemon keeps only the recent ones.
+@functools.lru_cache(maxsize=16)
+def _filter_matrix(
+    n: int, size: int, sigma: float, valid: bool, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
-    """(n - size + 1, n): ``ssim_map``'s window at every valid position along a side."""
+    """A 1-D Gaussian window of ``size`` taps along a side of n pixels, as a matrix: (n, n),
+    each border pixel's weight folded back onto it (replicated borders), or with ``valid``
+    only the (n - size + 1) rows whose window lies inside."""
+    r = size // 2
     g = _window(size, sigma, device, dtype)
-    rows = torch.arange(n - size + 1, device=device)[:, None]
-    cols = rows + torch.arange(size, device=device)
-    return torch.zeros(n - size + 1, n, device=device, dtype=dtype).scatter_(
-        1, cols, g.expand(n - size + 1, -1)
-    )
+    cols = torch.arange(n, device=device)[:, None] + torch.arange(-r, r + 1, device=device)
+    m = torch.zeros(n, n, device=device, dtype=dtype)
+    m.scatter_add_(1, cols.clamp(0, n - 1), g.expand(n, -1))
+    return m[r : n - r] if valid else m
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (N, C, h, w) over 3 sigma a side, borders replicated."""
     h, w = x.shape[-2:]
     if max(h, w) <= MATMUL_MAX:
-        rows = _blur_matrix(h, sigma, x.device, x.dtype)
-        cols = _blur_matrix(w, sigma, x.device, x.dtype)
+        size = 2 * max(1, round(3 * sigma)) + 1
+        rows = _filter_matrix(h, size, sigma, False, x.device, x.dtype)
+        cols = _filter_matrix(w, size, sigma, False, x.device, x.dtype)
         return rows @ x @ cols.T
     return _blur_conv(x, sigma)
 
@@ -85,8 +79,8 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor, size: int = 11, sigma: float = 1.
     stats = torch.cat([a, b, a * a, b * b, a * b])  # (5B, 1, H, W)
     h, w = stats.shape[-2:]
     if max(h, w) <= MATMUL_MAX:
-        rows = _valid_matrix(h, size, sigma, a.device, a.dtype)
-        cols = _valid_matrix(w, size, sigma, a.device, a.dtype)
+        rows = _filter_matrix(h, size, sigma, True, a.device, a.dtype)
+        cols = _filter_matrix(w, size, sigma, True, a.device, a.dtype)
         means = rows @ stats @ cols.T
     else:
         means = _means_conv(stats, size, sigma)
